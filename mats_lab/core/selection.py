@@ -1,0 +1,100 @@
+"""Token selection: the fine-tuning top-k and the pre-training split (METHOD §2, §3).
+
+Index convention used everywhere in mats-lab: selections are ``(B, K)`` int64 token indices
+in ascending (raster) order. Ratios are fractions of all ``N`` tokens, truncated with
+``int()`` as in the published code.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["count_for_ratio", "pretrain_split", "select_topk", "sort_scores"]
+
+
+def count_for_ratio(ratio: float, num_tokens: int, name: str = "ratio") -> int:
+    """``int(ratio * num_tokens)``, after checking that ``0 < ratio <= 1`` and the count is >= 1."""
+    if not 0.0 < ratio <= 1.0:
+        raise ValueError(f"{name} must be in (0, 1], got {ratio}")
+    count = int(ratio * num_tokens)
+    if count < 1:
+        raise ValueError(f"{name}={ratio} of {num_tokens} tokens keeps no token")
+    return count
+
+
+def sort_scores(scores: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """Token indices ordered by descending score.
+
+    Ties are broken toward the lower token index (a stable sort), or at random when a
+    ``generator`` is given (the tokens are shuffled first, then stably sorted).
+
+    Args:
+        scores: ``(B, N)``.
+        generator: optional, on ``scores.device``.
+
+    Returns:
+        ``(B, N)`` int64 indices, highest score first.
+    """
+    if generator is None:
+        return torch.sort(scores, dim=1, descending=True, stable=True).indices
+    noise = torch.rand(scores.shape, generator=generator, device=scores.device)
+    shuffle = noise.argsort(dim=1)  # (B, N) a random permutation per row
+    order = torch.sort(scores.gather(1, shuffle), dim=1, descending=True, stable=True).indices
+    return shuffle.gather(1, order)
+
+
+def select_topk(
+    scores: Tensor, keep_ratio: float, generator: torch.Generator | None = None
+) -> Tensor:
+    """The top ``K = int(keep_ratio * N)`` tokens by score, in ascending (raster) order.
+
+    Args:
+        scores: ``(B, N)`` motion scores.
+        keep_ratio: fraction of all ``N`` tokens to keep, in ``(0, 1]``.
+        generator: random tie-breaking when given; else ties go to the lower index.
+
+    Returns:
+        ``(B, K)`` int64 kept-token indices, sorted ascending.
+    """
+    num_keep = count_for_ratio(keep_ratio, scores.shape[1], "keep_ratio")
+    keep_idx = sort_scores(scores, generator)[:, :num_keep]  # (B, K)
+    return keep_idx.sort(dim=1).values
+
+
+def pretrain_split(
+    scores: Tensor,
+    keep_ratio: float,
+    visible_ratio: float,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """Split the top-``K`` motion tokens into visible tokens and reconstruction targets.
+
+    ``K = int(keep_ratio * N)`` candidates by score; ``V = int(visible_ratio * N)`` of them,
+    uniformly at random per sample, are visible to the encoder; the other ``K - V`` are the
+    targets. All other tokens are discarded.
+
+    Args:
+        scores: ``(B, N)`` motion scores.
+        keep_ratio: candidates as a fraction of all ``N`` tokens.
+        visible_ratio: visible tokens as a fraction of all ``N`` tokens, below ``keep_ratio``.
+        generator: drives the visible draw and tie-breaking; ``None`` uses torch's global RNG
+            for the draw (ties then go to the lower index).
+
+    Returns:
+        ``(visible_idx (B, V), target_idx (B, K - V))``, each sorted ascending.
+    """
+    num_tokens = scores.shape[1]
+    num_keep = count_for_ratio(keep_ratio, num_tokens, "keep_ratio")
+    num_visible = count_for_ratio(visible_ratio, num_tokens, "visible_ratio")
+    if num_visible >= num_keep:
+        raise ValueError(
+            f"visible_ratio={visible_ratio} must leave targets among the "
+            f"keep_ratio={keep_ratio} candidates ({num_visible} visible >= {num_keep} kept)"
+        )
+    candidates = select_topk(scores, keep_ratio, generator)  # (B, K)
+    noise = torch.rand(candidates.shape, generator=generator, device=scores.device)
+    draw = noise.argsort(dim=1)  # (B, K) random order of the candidates
+    visible = candidates.gather(1, draw[:, :num_visible]).sort(dim=1).values  # (B, V)
+    target = candidates.gather(1, draw[:, num_visible:]).sort(dim=1).values  # (B, K - V)
+    return visible, target

@@ -1,0 +1,16 @@
+"""MMAction2 / MMEngine components of mats-lab: list ``mats_lab.mm`` in a config's
+``custom_imports`` and everything here is registered.
+
+This is the only package that imports mmengine, mmcv or mmaction. Importing it first applies
+the stack fixes of :mod:`mats_lab.mm.compat` (they must precede any import of
+``mmaction.models``), then registers the backbone, the pre-training model, the data
+preprocessing and the transforms.
+"""
+
+from mats_lab.mm import compat
+
+compat.apply()
+
+from mats_lab.mm import backbone, pretrain  # noqa: E402,F401  (registers MODELS)
+
+__all__ = ["backbone", "compat", "pretrain"]

@@ -1,0 +1,121 @@
+"""``MATSPretrainer``: masked video autoencoding as an MMEngine ``BaseModel``.
+
+One model for MATS pre-training and its baselines: ``masking='mats'`` (METHOD §2),
+``'tube'`` (VideoMAE) or ``'random'``. The encoder is a :class:`MATSVisionTransformer`
+stored as ``backbone``, so a pre-training checkpoint's ``backbone.*`` keys are exactly what an
+MMAction2 ``Recognizer3D`` with that backbone expects: ``load_from=<pretrain.pth>`` (or the
+backbone's ``init_cfg`` with ``prefix='backbone.'``) needs no key mapping; the decoder's keys
+are reported as unused and skipped.
+"""
+
+from __future__ import annotations
+
+from mmaction.registry import MODELS
+from mmengine.dist import get_rank
+from mmengine.model import BaseModel
+from torch import Tensor
+
+import torch
+
+from mats_lab.models.mae import MASKINGS, MAEDecoder, masked_autoencoder_loss
+from mats_lab.models.vit import VideoViT
+
+
+@MODELS.register_module()
+class MATSPretrainer(BaseModel):
+    """Masked autoencoder over the tokens chosen by ``masking``.
+
+    Args:
+        backbone: config of the encoder (a ``MATSVisionTransformer``); its ``keep_ratio`` is
+            the fraction of all tokens kept as candidates (``mats``), its
+            ``candidate_ratio`` turns on adaptive frame selection. Mean pooling is turned off.
+        masking: ``'mats'``, ``'tube'`` or ``'random'``.
+        visible_ratio: fraction of all tokens the encoder sees.
+        decoder_dims, decoder_depth, decoder_heads: decoder width, blocks and heads
+            (384, 4, 6 for ViT-B).
+        norm_pix_loss: always True in MATS; kept explicit so the loss is named in configs.
+        seed: seeds the masking draws (offset by the process rank); ``None`` uses torch's
+            global RNG, which MMEngine seeds from ``randomness``.
+        data_preprocessor: an ``ActionDataPreprocessor`` config with ``format_shape='NCTHW'``.
+        init_cfg: MMEngine init config.
+    """
+
+    def __init__(
+        self,
+        backbone: dict,
+        masking: str = "mats",
+        visible_ratio: float = 0.1,
+        decoder_dims: int = 384,
+        decoder_depth: int = 4,
+        decoder_heads: int = 6,
+        norm_pix_loss: bool = True,
+        seed: int | None = None,
+        data_preprocessor: dict | None = None,
+        init_cfg: dict | None = None,
+    ) -> None:
+        if data_preprocessor is None:
+            raise ValueError("MATSPretrainer needs a data_preprocessor (ActionDataPreprocessor)")
+        if masking not in MASKINGS:
+            raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}")
+        if not norm_pix_loss:
+            raise ValueError("only the normalised-pixel loss is implemented (norm_pix_loss=True)")
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        backbone = dict(backbone, use_mean_pooling=False)
+        self.backbone: VideoViT = MODELS.build(backbone)
+        self.masking = masking
+        self.visible_ratio = visible_ratio
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+        grid = self.backbone.grid_size
+        num_tokens = self.backbone.num_tubelets * grid[0] * grid[1]
+        channels = self.backbone.patch_embed.projection.in_channels
+        out_dims = self.backbone.tubelet_size * self.backbone.patch_size**2 * channels
+        self.decoder = MAEDecoder(
+            encoder_dims=self.backbone.embed_dims,
+            embed_dims=decoder_dims,
+            depth=decoder_depth,
+            num_heads=decoder_heads,
+            out_dims=out_dims,
+            num_tokens=num_tokens,
+        )
+
+    def generator(self, device: torch.device) -> torch.Generator | None:
+        """The masking generator, seeded per process rank, made on first use."""
+        if self.seed is None:
+            return None
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(self.seed + 1000003 * get_rank())
+        return self._generator
+
+    def forward(
+        self, inputs: Tensor, data_samples: list | None = None, mode: str = "tensor"
+    ) -> dict[str, Tensor] | Tensor | list:
+        """``inputs``: ``(B, num_views, C, T, H, W)`` or ``(B, C, T, H, W)``.
+
+        ``mode='loss'`` returns ``{'loss': mse}``; ``'tensor'`` the ``(B, M, P)`` predictions;
+        ``'predict'`` the data samples with ``pred_loss`` set (for a validation loop).
+        """
+        video = inputs.flatten(0, 1) if inputs.dim() == 6 else inputs  # (B, C, T, H, W)
+        preprocessor = self.data_preprocessor
+        out = masked_autoencoder_loss(
+            self.backbone,
+            self.decoder,
+            video,
+            self.masking,
+            self.backbone.keep_ratio,
+            self.visible_ratio,
+            mean=getattr(preprocessor, "mean", None),
+            std=getattr(preprocessor, "std", None),
+            generator=self.generator(video.device),
+        )
+        if mode == "loss":
+            return {"loss": out.loss}
+        if mode == "tensor":
+            return out.pred
+        if mode == "predict":
+            samples = data_samples or []
+            for sample in samples:
+                sample.set_field(out.loss.detach(), "pred_loss")
+            return samples
+        raise ValueError(f"mode must be 'loss', 'tensor' or 'predict', got {mode!r}")

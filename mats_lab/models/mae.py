@@ -1,0 +1,185 @@
+"""Masked video autoencoding on the selected tokens (METHOD §2) and its baselines (§6).
+
+``masked_autoencoder_loss`` runs encoder → decoder → loss for the three maskings that share
+this one implementation and differ only in how ``(visible_idx, target_idx)`` is chosen:
+
+- ``mats``: top ``keep_ratio`` tokens by motion score, ``visible_ratio`` of all tokens visible,
+  the other candidates reconstructed, the rest discarded;
+- ``tube``: VideoMAE tube masking, every hidden token reconstructed;
+- ``random``: random token masking, every hidden token reconstructed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mats_lab.core.masks import random_masking, tube_masking
+from mats_lab.core.motion import token_motion_scores
+from mats_lab.core.patchify import normalized_pixel_targets
+from mats_lab.core.selection import count_for_ratio, pretrain_split
+from mats_lab.models.layers import Block, init_vit_weights, sinusoid_table
+from mats_lab.models.vit import VideoViT
+
+__all__ = ["MASKINGS", "MAEDecoder", "MAEOutput", "choose_tokens", "masked_autoencoder_loss"]
+
+MASKINGS = ("mats", "tube", "random")
+
+
+class MAEDecoder(nn.Module):
+    """VideoMAE's light decoder, run only on the visible tokens plus the target positions.
+
+    Args:
+        encoder_dims: ``D`` of the encoder.
+        embed_dims: decoder width (384 for ViT-B).
+        depth: decoder blocks (4 for ViT-B).
+        num_heads: decoder heads (6 for ViT-B).
+        out_dims: values predicted per token, ``t_s * p * p * C``.
+        num_tokens: ``N`` tokens per clip (size of the position table).
+        mlp_ratio, qkv_bias, init_values: as in the encoder blocks.
+    """
+
+    def __init__(
+        self,
+        encoder_dims: int,
+        embed_dims: int,
+        depth: int,
+        num_heads: int,
+        out_dims: int,
+        num_tokens: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        init_values: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.encoder_to_decoder = nn.Linear(encoder_dims, embed_dims, bias=False)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, embed_dims))
+        self.register_buffer("pos_embed", sinusoid_table(num_tokens, embed_dims), persistent=False)
+        self.blocks = nn.ModuleList(
+            Block(embed_dims, num_heads, mlp_ratio, qkv_bias, init_values=init_values)
+            for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(embed_dims, eps=1e-6)
+        self.head = nn.Linear(embed_dims, out_dims)
+        init_vit_weights(self)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+
+    def forward(self, visible: Tensor, visible_idx: Tensor, target_idx: Tensor) -> Tensor:
+        """Predict the target tokens.
+
+        Args:
+            visible: ``(B, V, D)`` encoder output of the visible tokens.
+            visible_idx: ``(B, V)`` their positions.
+            target_idx: ``(B, M)`` positions to reconstruct.
+
+        Returns:
+            ``(B, M, out_dims)`` predictions, in ``target_idx`` order.
+        """
+        x = self.encoder_to_decoder(visible)  # (B, V, Dd)
+        dims = x.shape[-1]
+        pos = self.pos_embed.expand(x.shape[0], -1, -1)  # (B, N, Dd)
+        x = x + pos.gather(1, visible_idx[:, :, None].expand(-1, -1, dims))
+        queries = self.mask_token + pos.gather(1, target_idx[:, :, None].expand(-1, -1, dims))
+        x = torch.cat([x, queries], dim=1)  # (B, V + M, Dd)
+        for block in self.blocks:
+            x = block(x)
+        x = self.norm(x[:, -target_idx.shape[1]:])  # (B, M, Dd)
+        return self.head(x)
+
+
+def choose_tokens(
+    masking: str,
+    scores: Tensor | None,
+    grid: tuple[int, int, int],
+    keep_ratio: float,
+    visible_ratio: float,
+    generator: torch.Generator | None,
+    batch: int,
+    device: torch.device,
+) -> tuple[Tensor, Tensor]:
+    """``(visible_idx (B, V), target_idx (B, M))`` for one of :data:`MASKINGS`.
+
+    ``scores`` (``(B, N)``) is needed by ``mats`` only; ``grid`` is ``(t, h, w)``.
+    """
+    t, h, w = grid
+    if masking == "mats":
+        if scores is None:
+            raise ValueError("mats masking needs motion scores")
+        return pretrain_split(scores, keep_ratio, visible_ratio, generator)
+    if masking == "tube":
+        return tube_masking(batch, t, h * w, visible_ratio, generator, device)
+    if masking == "random":
+        return random_masking(batch, t * h * w, visible_ratio, generator, device)
+    raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}")
+
+
+@dataclass
+class MAEOutput:
+    """What one pre-training forward produced.
+
+    Attributes:
+        loss: scalar normalised-pixel MSE over the target tokens.
+        pred: ``(B, M, t_s * p * p * C)`` predictions.
+        target: ``(B, M, t_s * p * p * C)`` normalised pixel targets.
+        visible_idx: ``(B, V)``; target_idx: ``(B, M)``; tubelet_idx: ``(B, t)`` frames used.
+    """
+
+    loss: Tensor
+    pred: Tensor
+    target: Tensor
+    visible_idx: Tensor
+    target_idx: Tensor
+    tubelet_idx: Tensor
+
+
+def masked_autoencoder_loss(
+    encoder: VideoViT,
+    decoder: MAEDecoder,
+    video: Tensor,
+    masking: str,
+    keep_ratio: float,
+    visible_ratio: float,
+    mean: Tensor | None = None,
+    std: Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> MAEOutput:
+    """One masked-autoencoder forward with the loss.
+
+    Args:
+        encoder: the ViT (``use_mean_pooling=False``); its frame selection applies.
+        decoder: the :class:`MAEDecoder`.
+        video: ``(B, C, T, H, W)`` normalised clip.
+        masking: ``mats``, ``tube`` or ``random``.
+        keep_ratio: ``mats`` candidates as a fraction of all tokens.
+        visible_ratio: visible tokens as a fraction of all tokens.
+        mean, std: input normalisation, undone for the pixel targets.
+        generator: drives every random choice.
+    """
+    batch = video.shape[0]
+    t_s, p = encoder.tubelet_size, encoder.patch_size
+    grid = encoder.embed(video)  # (B, t_c, L, D)
+    grid, tubelet_idx = encoder.select_frames(grid)  # (B, t, L, D)
+    _, t, tokens_per_tubelet, dims = grid.shape
+    h, w = video.shape[-2] // p, video.shape[-1] // p
+    e = grid.reshape(batch, t * tokens_per_tubelet, dims)  # (B, N, D)
+    scores = token_motion_scores(e, t) if masking == "mats" else None  # (B, N)
+    if masking == "mats":
+        count_for_ratio(keep_ratio, e.shape[1], "keep_ratio")
+    visible_idx, target_idx = choose_tokens(
+        masking, scores, (t, h, w), keep_ratio, visible_ratio, generator, batch, video.device
+    )
+    tokens = encoder.encode(e + encoder.position_table((t, h, w)), visible_idx)  # (B, V, D)
+    pred = decoder(tokens, visible_idx, target_idx)  # (B, M, P)
+
+    if video.shape[2] != t * t_s:  # frames were selected: targets come from those frames
+        frame_idx = (tubelet_idx[:, :, None] * t_s + torch.arange(t_s, device=video.device))
+        frame_idx = frame_idx.flatten(1)  # (B, T)
+        index = frame_idx[:, None, :, None, None].expand(-1, video.shape[1], -1, *video.shape[-2:])
+        video = video.gather(2, index)  # (B, C, T, H, W)
+    target = normalized_pixel_targets(video, t_s, p, mean, std)  # (B, N, P)
+    target = target.gather(1, target_idx[:, :, None].expand(-1, -1, target.shape[-1]))
+    loss = F.mse_loss(pred.float(), target)
+    return MAEOutput(loss, pred, target, visible_idx, target_idx, tubelet_idx)

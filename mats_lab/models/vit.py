@@ -1,0 +1,259 @@
+"""The video ViT with motion-aware token selection (METHOD §1, §3, §4).
+
+``VideoViT`` is VideoMAE's ViT (same parameter names as mmaction2's ``VisionTransformer``)
+with three switches:
+
+- ``keep_ratio``: keep the top ``int(keep_ratio * N)`` tokens by motion score, in training
+  and, unless ``drop_at_test=False``, at validation and test. ``1.0`` keeps all and computes
+  exactly what the plain ViT computes.
+- ``candidate_ratio``: the clip holds ``candidate_ratio`` times more frames than the model
+  uses; the informative tubelets are chosen (METHOD §4) and the rest of the model sees a
+  normal ``num_frames`` clip.
+- the encoder entry points (:meth:`VideoViT.embed`, :meth:`VideoViT.encode`) that the
+  masked-autoencoder pre-training reuses.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mats_lab.core.frames import select_tubelets, tubelet_counts
+from mats_lab.core.motion import token_motion_scores
+from mats_lab.core.selection import count_for_ratio, select_topk
+from mats_lab.models.layers import Block, init_vit_weights, sinusoid_table
+
+__all__ = ["VideoViT"]
+
+
+class VideoViT(nn.Module):
+    """VideoMAE ViT with motion-aware token and frame selection.
+
+    Args:
+        img_size: input height = width the position table is built for.
+        patch_size: ``p``.
+        in_channels: ``C``.
+        embed_dims: ``D``.
+        depth: number of blocks.
+        num_heads: attention heads.
+        mlp_ratio: MLP hidden width / ``D``.
+        qkv_bias: q and v biases (VideoMAE style).
+        drop_rate, attn_drop_rate, drop_path_rate: regularisation (drop path grows linearly
+            with depth).
+        init_values: layer-scale init (0 disables it).
+        num_frames: ``T`` frames the model sees (after frame selection).
+        tubelet_size: ``t_s`` frames per token.
+        use_mean_pooling: mean-pool the tokens then ``fc_norm`` (fine-tuning head input);
+            otherwise a final ``norm`` and the tokens are returned (pre-training encoder).
+        use_learnable_pos_emb: a learned position table instead of the fixed sinusoid one.
+        keep_ratio: fraction of all ``N`` tokens kept, in ``(0, 1]``.
+        drop_at_test: also drop tokens in eval mode (the published behaviour).
+        candidate_ratio: ``alpha``; ``None`` disables adaptive frame selection.
+        seed: seeds the generator of the training-time frame draw (``None``: torch's RNG).
+    """
+
+    def __init__(
+        self,
+        img_size: int = 224,
+        patch_size: int = 16,
+        in_channels: int = 3,
+        embed_dims: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        drop_rate: float = 0.0,
+        attn_drop_rate: float = 0.0,
+        drop_path_rate: float = 0.0,
+        init_values: float = 0.0,
+        num_frames: int = 16,
+        tubelet_size: int = 2,
+        use_mean_pooling: bool = True,
+        use_learnable_pos_emb: bool = False,
+        keep_ratio: float = 1.0,
+        drop_at_test: bool = True,
+        candidate_ratio: float | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__()
+        if num_frames % tubelet_size:
+            raise ValueError(f"num_frames={num_frames} is not a multiple of {tubelet_size}")
+        if img_size % patch_size:
+            raise ValueError(f"img_size={img_size} is not a multiple of patch {patch_size}")
+        grid = img_size // patch_size
+        self.num_tubelets = num_frames // tubelet_size
+        if self.num_tubelets < 2 and keep_ratio < 1.0:
+            raise ValueError("token selection needs at least 2 tubelets (num_frames >= 2 t_s)")
+        count_for_ratio(keep_ratio, self.num_tubelets * grid * grid, "keep_ratio")
+        if candidate_ratio is not None and candidate_ratio < 1.0:
+            raise ValueError(f"candidate_ratio must be >= 1, got {candidate_ratio}")
+        self.patch_size = patch_size
+        self.tubelet_size = tubelet_size
+        self.num_frames = num_frames
+        self.embed_dims = embed_dims
+        self.grid_size = (grid, grid)
+        self.keep_ratio = keep_ratio
+        self.drop_at_test = drop_at_test
+        self.candidate_ratio = candidate_ratio
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+
+        self.patch_embed = nn.Module()
+        self.patch_embed.projection = nn.Conv3d(  # type: ignore[assignment]
+            in_channels,
+            embed_dims,
+            kernel_size=(tubelet_size, patch_size, patch_size),
+            stride=(tubelet_size, patch_size, patch_size),
+        )
+        num_patches = self.num_tubelets * grid * grid
+        self.use_learnable_pos_emb = use_learnable_pos_emb
+        if use_learnable_pos_emb:
+            self.pos_embed = nn.Parameter(torch.zeros(1, num_patches, embed_dims))
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        else:
+            # Fixed: not saved, so clips of other lengths and old checkpoints load alike.
+            self.register_buffer(
+                "pos_embed", sinusoid_table(num_patches, embed_dims), persistent=False
+            )
+        self.pos_drop = nn.Dropout(drop_rate)
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.ModuleList(
+            Block(embed_dims, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, r,
+                  init_values)
+            for r in rates
+        )
+        self.use_mean_pooling = use_mean_pooling
+        if use_mean_pooling:
+            self.norm: nn.Module = nn.Identity()
+            self.fc_norm: nn.Module | None = nn.LayerNorm(embed_dims, eps=1e-6)
+        else:
+            self.norm = nn.LayerNorm(embed_dims, eps=1e-6)
+            self.fc_norm = None
+        init_vit_weights(self)
+
+    def _load_from_state_dict(
+        self, state_dict: dict, prefix: str, *args: object, **kwargs: object
+    ) -> None:
+        # Checkpoints of mmaction2's VisionTransformer carry the fixed sinusoid table as a
+        # buffer; ours is recomputed (and may differ in length), so an incoming copy is ignored.
+        if not self.use_learnable_pos_emb:
+            state_dict.pop(prefix + "pos_embed", None)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
+
+    # -- pieces -----------------------------------------------------------------------------
+
+    def embed(self, video: Tensor) -> Tensor:
+        """Patch embedding on the token grid.
+
+        Args:
+            video: ``(B, C, T, H, W)``.
+
+        Returns:
+            ``(B, t, L, D)`` embeddings before the position embedding, ``L = h * w``.
+        """
+        e = self.patch_embed.projection(video)  # (B, D, t, h, w)
+        return e.flatten(3).permute(0, 2, 3, 1)  # (B, t, L, D)
+
+    def generator(self, device: torch.device) -> torch.Generator | None:
+        """The seeded generator of the random draws, made on first use on ``device``."""
+        if self.seed is None:
+            return None
+        if self._generator is None or self._generator.device != device:
+            self._generator = torch.Generator(device=device)
+            self._generator.manual_seed(self.seed)
+        return self._generator
+
+    def select_frames(self, embeddings: Tensor) -> tuple[Tensor, Tensor]:
+        """Adaptive frame selection: keep the informative tubelets of the candidates.
+
+        Args:
+            embeddings: ``(B, t_c, L, D)`` candidate tubelet embeddings.
+
+        Returns:
+            ``(embeddings (B, t, L, D), tubelet_idx (B, t))``; the identity when the clip
+            already has ``t`` tubelets.
+        """
+        batch, candidates, tokens, dims = embeddings.shape
+        wanted = self.num_tubelets
+        if candidates == wanted:
+            idx = torch.arange(wanted, device=embeddings.device).expand(batch, wanted)
+            return embeddings, idx
+        if self.candidate_ratio is None or candidates < wanted:
+            raise ValueError(
+                f"clip has {candidates} tubelets but the model takes {wanted}: set "
+                "candidate_ratio to select frames, or sample num_frames frames"
+            )
+        scores = token_motion_scores(embeddings.flatten(1, 2), candidates)  # (B, t_c * L)
+        counts = tubelet_counts(scores, candidates, self.keep_ratio)  # (B, t_c)
+        idx = select_tubelets(
+            counts, wanted, sample=self.training, generator=self.generator(embeddings.device)
+        )  # (B, t)
+        picked = embeddings.gather(1, idx[:, :, None, None].expand(-1, -1, tokens, dims))
+        return picked, idx
+
+    def position_table(self, grid: tuple[int, int, int]) -> Tensor:
+        """``(1, t * h * w, D)`` position embeddings for a token grid ``(t, h, w)``."""
+        t, h, w = grid
+        if t != self.num_tubelets:
+            raise ValueError(f"clip has {t} tubelets after selection; the model takes "
+                             f"{self.num_tubelets} (num_frames={self.num_frames})")
+        table = self.pos_embed
+        if (h, w) != self.grid_size:  # other resolution: resample the spatial table
+            table = table.reshape(t, *self.grid_size, self.embed_dims).permute(0, 3, 1, 2)
+            table = F.interpolate(table, size=(h, w), mode="bicubic", align_corners=False)
+            table = table.permute(0, 2, 3, 1).reshape(1, t * h * w, self.embed_dims)
+        return table
+
+    def encode(self, tokens: Tensor, keep_idx: Tensor | None) -> Tensor:
+        """Gather the kept tokens and run the blocks.
+
+        Args:
+            tokens: ``(B, N, D)`` embeddings with position embedding added.
+            keep_idx: ``(B, K)`` ascending token indices, or ``None`` for all.
+
+        Returns:
+            ``(B, K, D)`` after the blocks and ``norm`` (identity with mean pooling).
+        """
+        if keep_idx is not None:
+            tokens = tokens.gather(1, keep_idx[:, :, None].expand(-1, -1, tokens.shape[-1]))
+        x = self.pos_drop(tokens)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def selecting(self) -> bool:
+        """Whether tokens are dropped in the current mode."""
+        return self.keep_ratio < 1.0 and (self.training or self.drop_at_test)
+
+    # -- forward ----------------------------------------------------------------------------
+
+    def forward_tokens(self, video: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
+        """Run the encoder on the selected tokens.
+
+        Args:
+            video: ``(B, C, T, H, W)``, ``T = num_frames`` (or the candidates).
+
+        Returns:
+            ``(tokens (B, K, D), keep_idx (B, K) or None, tubelet_idx (B, t))``.
+        """
+        grid = self.embed(video)  # (B, t_c, L, D)
+        grid, tubelet_idx = self.select_frames(grid)  # (B, t, L, D)
+        batch, t, tokens_per_tubelet, dims = grid.shape
+        e = grid.reshape(batch, t * tokens_per_tubelet, dims)  # (B, N, D)
+        keep_idx = None
+        if self.selecting():
+            scores = token_motion_scores(e, t)  # (B, N)
+            keep_idx = select_topk(scores, self.keep_ratio)  # (B, K)
+        h = video.shape[-2] // self.patch_size
+        w = video.shape[-1] // self.patch_size
+        e = e + self.position_table((t, h, w))
+        return self.encode(e, keep_idx), keep_idx, tubelet_idx
+
+    def forward(self, video: Tensor) -> Tensor:
+        """``(B, C, T, H, W)`` → ``(B, D)`` pooled features with mean pooling, else the
+        ``(B, K, D)`` tokens."""
+        tokens, _, _ = self.forward_tokens(video)
+        if self.fc_norm is not None:
+            return self.fc_norm(tokens.mean(1))
+        return tokens
