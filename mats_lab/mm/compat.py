@@ -65,6 +65,9 @@ def install_drn_stand_in() -> bool:
     package.drn = module  # type: ignore[attr-defined]
     sys.modules[DRN_MODULE] = package
     sys.modules[DRN_MODULE + ".drn"] = module
+    from mmaction.registry import MODELS  # the registry module imports no models
+
+    MODELS.register_module(name="DRN", module=_MissingDRN, force=True)
     return True
 
 
