@@ -11,8 +11,9 @@ SHARED_VIDEOS = REPO.parent / "shared" / "data" / "videos"
 @pytest.fixture(scope="session")
 def mm():
     """Import the MMAction2 side of mats-lab (registers everything, applies the fixes)."""
-    import mats_lab.mm
     from mmengine.registry import init_default_scope
+
+    import mats_lab.mm
 
     init_default_scope("mmaction")
     return mats_lab.mm

@@ -10,8 +10,9 @@ import torch
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_without_the_fix_mmaction_models_does_not_import():
@@ -62,9 +63,16 @@ def history_checkpoint(path):
     buf = HistoryBuffer()
     buf.update(np.float64(0.5))
     buf.update(1.5, count=2)
-    torch.save({"state_dict": {"w": torch.ones(2)},
-                "message_hub": {"log_scalars": {"train/loss": buf},
-                                "runtime_info": {"iter": np.int64(7)}}}, path)
+    torch.save(
+        {
+            "state_dict": {"w": torch.ones(2)},
+            "message_hub": {
+                "log_scalars": {"train/loss": buf},
+                "runtime_info": {"iter": np.int64(7)},
+            },
+        },
+        path,
+    )
 
 
 def test_plain_weights_only_load_rejects_mmengine_checkpoints(tmp_path):

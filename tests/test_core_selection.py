@@ -106,7 +106,9 @@ def test_pretrain_split_counts_disjoint_and_within_top():
 
 def test_pretrain_split_deterministic_with_generator_varies_across_seeds():
     scores = torch.rand(1, 200)
-    runs = [pretrain_split(scores, 0.5, 0.2, torch.Generator().manual_seed(s))[0] for s in (1, 1, 2)]
+    runs = [
+        pretrain_split(scores, 0.5, 0.2, torch.Generator().manual_seed(s))[0] for s in (1, 1, 2)
+    ]
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], runs[2])
 

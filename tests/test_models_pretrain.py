@@ -3,26 +3,39 @@
 import pytest
 import torch
 
-BACKBONE = dict(type="MATSVisionTransformer", img_size=32, patch_size=8, embed_dims=48,
-                depth=2, num_heads=4, num_frames=8)
-PREPROCESSOR = dict(type="ActionDataPreprocessor", mean=[120.0, 110.0, 100.0],
-                    std=[60.0, 60.0, 60.0], format_shape="NCTHW")
+BACKBONE = dict(
+    type="MATSVisionTransformer",
+    img_size=32,
+    patch_size=8,
+    embed_dims=48,
+    depth=2,
+    num_heads=4,
+    num_frames=8,
+)
+PREPROCESSOR = dict(
+    type="ActionDataPreprocessor",
+    mean=[120.0, 110.0, 100.0],
+    std=[60.0, 60.0, 60.0],
+    format_shape="NCTHW",
+)
 
 
 def pretrainer(masking="mats", keep_ratio=0.5, visible_ratio=0.25, **backbone):
     from mmaction.registry import MODELS
 
-    return MODELS.build(dict(
-        type="MATSPretrainer",
-        backbone=dict(BACKBONE, keep_ratio=keep_ratio, **backbone),
-        masking=masking,
-        visible_ratio=visible_ratio,
-        decoder_dims=32,
-        decoder_depth=1,
-        decoder_heads=2,
-        seed=0,
-        data_preprocessor=PREPROCESSOR,
-    ))
+    return MODELS.build(
+        dict(
+            type="MATSPretrainer",
+            backbone=dict(BACKBONE, keep_ratio=keep_ratio, **backbone),
+            masking=masking,
+            visible_ratio=visible_ratio,
+            decoder_dims=32,
+            decoder_depth=1,
+            decoder_heads=2,
+            seed=0,
+            data_preprocessor=PREPROCESSOR,
+        )
+    )
 
 
 @pytest.mark.parametrize("masking,keep", [("mats", 0.5), ("tube", 1.0), ("random", 1.0)])
@@ -41,8 +54,15 @@ def test_mats_reconstructs_only_the_non_visible_candidates(mm):
     from mats_lab.models.mae import masked_autoencoder_loss
 
     model = pretrainer("mats", keep_ratio=0.5, visible_ratio=0.25)
-    out = masked_autoencoder_loss(model.backbone, model.decoder, torch.randn(2, 3, 8, 32, 32),
-                                  "mats", 0.5, 0.25, generator=torch.Generator().manual_seed(0))
+    out = masked_autoencoder_loss(
+        model.backbone,
+        model.decoder,
+        torch.randn(2, 3, 8, 32, 32),
+        "mats",
+        0.5,
+        0.25,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert out.visible_idx.shape == (2, 16) and out.target_idx.shape == (2, 16)
     assert out.pred.shape == out.target.shape == (2, 16, 2 * 8 * 8 * 3)
 
@@ -51,8 +71,9 @@ def test_tube_reconstructs_every_hidden_token(mm):
     from mats_lab.models.mae import masked_autoencoder_loss
 
     model = pretrainer("tube", keep_ratio=1.0, visible_ratio=0.25)
-    out = masked_autoencoder_loss(model.backbone, model.decoder, torch.randn(1, 3, 8, 32, 32),
-                                  "tube", 1.0, 0.25)
+    out = masked_autoencoder_loss(
+        model.backbone, model.decoder, torch.randn(1, 3, 8, 32, 32), "tube", 1.0, 0.25
+    )
     assert out.visible_idx.shape == (1, 16) and out.target_idx.shape == (1, 48)
 
 
@@ -77,20 +98,28 @@ def test_pretrain_checkpoint_loads_into_recognizer_backbone(mm, tmp_path):
 
     model = pretrainer("mats")
     torch.save({"state_dict": model.state_dict(), "meta": {}}, tmp_path / "pre.pth")
-    recognizer = MODELS.build(dict(
-        type="Recognizer3D",
-        backbone=dict(BACKBONE, keep_ratio=0.5),
-        cls_head=dict(type="TimeSformerHead", num_classes=3, in_channels=48),
-        data_preprocessor=PREPROCESSOR,
-    ))
+    recognizer = MODELS.build(
+        dict(
+            type="Recognizer3D",
+            backbone=dict(BACKBONE, keep_ratio=0.5),
+            cls_head=dict(type="TimeSformerHead", num_classes=3, in_channels=48),
+            data_preprocessor=PREPROCESSOR,
+        )
+    )
     load_checkpoint(recognizer, str(tmp_path / "pre.pth"), strict=False)
     for name, value in recognizer.backbone.state_dict().items():
         if name.startswith("fc_norm"):
             continue  # fresh in fine-tuning, as in VideoMAE
         assert torch.equal(value, model.backbone.state_dict()[name]), name
     # and through init_cfg with a prefix, the other supported path
-    backbone = MODELS.build(dict(BACKBONE, init_cfg=dict(
-        type="Pretrained", checkpoint=str(tmp_path / "pre.pth"), prefix="backbone.")))
+    backbone = MODELS.build(
+        dict(
+            BACKBONE,
+            init_cfg=dict(
+                type="Pretrained", checkpoint=str(tmp_path / "pre.pth"), prefix="backbone."
+            ),
+        )
+    )
     backbone.init_weights()
     assert torch.equal(backbone.blocks[1].attn.qkv.weight, model.backbone.blocks[1].attn.qkv.weight)
 
@@ -101,8 +130,14 @@ def test_bad_masking_and_unknown_key_raise(mm):
     with pytest.raises(ValueError, match="masking"):
         pretrainer("blocks")
     with pytest.raises(TypeError, match="visible_ratoi"):
-        MODELS.build(dict(type="MATSPretrainer", backbone=BACKBONE, visible_ratoi=0.1,
-                          data_preprocessor=PREPROCESSOR))
+        MODELS.build(
+            dict(
+                type="MATSPretrainer",
+                backbone=BACKBONE,
+                visible_ratoi=0.1,
+                data_preprocessor=PREPROCESSOR,
+            )
+        )
 
 
 def test_pretraining_with_frame_selection_uses_the_selected_frames(mm):

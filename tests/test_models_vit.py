@@ -32,12 +32,14 @@ def test_loads_mmaction_recognizer_checkpoint_directly(mm, tmp_path):
     from mmengine.runner import load_checkpoint
 
     def recognizer(backbone_type, **kw):
-        return MODELS.build(dict(
-            type="Recognizer3D",
-            backbone=dict(type=backbone_type, **TINY, **kw),
-            cls_head=dict(type="TimeSformerHead", num_classes=5, in_channels=48),
-            data_preprocessor=dict(type="ActionDataPreprocessor", format_shape="NCTHW"),
-        ))
+        return MODELS.build(
+            dict(
+                type="Recognizer3D",
+                backbone=dict(type=backbone_type, **TINY, **kw),
+                cls_head=dict(type="TimeSformerHead", num_classes=5, in_channels=48),
+                data_preprocessor=dict(type="ActionDataPreprocessor", format_shape="NCTHW"),
+            )
+        )
 
     torch.manual_seed(1)
     ref = recognizer("VisionTransformer").eval()
@@ -72,7 +74,7 @@ def test_selected_tokens_are_the_moving_ones(mm):
     model = build(mm, "MATSVisionTransformer", keep_ratio=0.1).eval()  # 6 of 64 tokens
     x = torch.zeros(1, 3, 8, 32, 32)
     for f in range(8):  # a bright square sliding right along the top-left quarter
-        x[0, :, f, 0:8, f * 2:f * 2 + 8] = 1.0
+        x[0, :, f, 0:8, f * 2 : f * 2 + 8] = 1.0
     _, keep_idx, _ = model.forward_tokens(x)
     cols = (keep_idx[0] % 16) % 4
     rows = (keep_idx[0] % 16) // 4
@@ -87,7 +89,7 @@ def test_frame_selection_keeps_the_moving_tubelets(mm):
     x = torch.zeros(1, 3, 16, 32, 32)  # 8 candidate tubelets, the model takes 4
     for f in range(16):  # still first half, the whole scene pans in the second half
         shift = max(0, f - 7) * 4
-        x[0, :, f] = texture[:, :, shift:shift + 32]
+        x[0, :, f] = texture[:, :, shift : shift + 32]
     _, _, tubelet_idx = model.forward_tokens(x)
     assert tubelet_idx.tolist() == [[4, 5, 6, 7]]
     model.train()

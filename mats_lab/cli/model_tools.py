@@ -27,11 +27,15 @@ def flops(
     except (ValueError, KeyError, TypeError) as err:
         fail(f"{config}: {err}")
     if as_json:
-        typer.echo(json.dumps({
-            "train_gmacs": round(cost.train_gmacs, 4),
-            "test_gmacs": round(cost.test_gmacs, 4),
-            "params_m": round(cost.params_m, 4),
-        }))
+        typer.echo(
+            json.dumps(
+                {
+                    "train_gmacs": round(cost.train_gmacs, 4),
+                    "test_gmacs": round(cost.test_gmacs, 4),
+                    "params_m": round(cost.params_m, 4),
+                }
+            )
+        )
         return
     typer.echo(f"config      {config}")
     typer.echo(f"train clip  {cost.train_clip}  {cost.train_gmacs:.2f} G MACs (train-mode forward)")

@@ -28,9 +28,7 @@ def tubelet_grid_scores(embeddings: Tensor) -> Tensor:
     if embeddings.dim() != 4:
         raise ValueError(f"embeddings must be (B, t, L, D), got shape {tuple(embeddings.shape)}")
     if embeddings.shape[1] < 2:
-        raise ValueError(
-            f"motion scores need at least 2 tubelets, got {embeddings.shape[1]}"
-        )
+        raise ValueError(f"motion scores need at least 2 tubelets, got {embeddings.shape[1]}")
     with torch.no_grad():
         diff = embeddings[:, 1:] - embeddings[:, :-1]  # (B, t-1, L, D)
         # Norms in float32 at least: bf16 embeddings lose too much on small differences.

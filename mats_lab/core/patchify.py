@@ -100,8 +100,6 @@ def normalized_pixel_targets(
         pixels = video.float()
         if mean is not None and std is not None:
             channels = video.shape[1]
-            pixels = pixels * std.reshape(1, channels, 1, 1, 1) + mean.reshape(
-                1, channels, 1, 1, 1
-            )
+            pixels = pixels * std.reshape(1, channels, 1, 1, 1) + mean.reshape(1, channels, 1, 1, 1)
         normed, _, _ = normalize_tubelets(patchify(pixels, tubelet_size, patch_size))
         return normed.flatten(2)

@@ -3,14 +3,14 @@
 
 This is the only package that imports mmengine, mmcv or mmaction. Importing it first applies
 the stack fixes of :mod:`mats_lab.mm.compat` (they must precede any import of
-``mmaction.models``), then registers the backbone, the pre-training model, the data
-preprocessing and the transforms.
+``mmaction.models``), then registers the backbone, the pre-training model, the dataset and the
+transforms.
 """
 
 from mats_lab.mm import compat
 
 compat.apply()
 
-from mats_lab.mm import backbone, pretrain  # noqa: E402,F401  (registers MODELS)
+from mats_lab.mm import backbone, datasets, pretrain, transforms  # noqa: E402  (registers)
 
-__all__ = ["backbone", "compat", "pretrain"]
+__all__ = ["backbone", "compat", "datasets", "pretrain", "transforms"]

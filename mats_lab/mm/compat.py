@@ -96,9 +96,7 @@ def checkpoint_safe_globals() -> list[Any]:
     ]
 
 
-def load_run_checkpoint(
-    filename: str, map_location: str | Callable[..., Any] | None = None
-) -> Any:
+def load_run_checkpoint(filename: str, map_location: str | Callable[..., Any] | None = None) -> Any:
     """``torch.load`` a local MMEngine checkpoint with ``weights_only=True``.
 
     Plain state dicts (third-party weights) load with no extra globals; MMEngine's own

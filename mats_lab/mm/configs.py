@@ -37,7 +37,7 @@ def _child(node: object, part: str, dotted: str) -> object:
 def check_override_key(cfg: Config | ConfigDict, dotted: str) -> None:
     """Raise :class:`UnknownConfigKey` unless ``dotted`` names an existing or constructor key."""
     parts = dotted.split(".")
-    node: object = cfg
+    node: object = cfg.to_dict() if isinstance(cfg, Config) else cfg
     for part in parts[:-1]:
         node = _child(node, part, dotted)
     leaf = parts[-1]

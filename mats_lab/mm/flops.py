@@ -22,14 +22,26 @@ from mats_lab.mm.pretrain import MATSPretrainer
 from mats_lab.models.vit import VideoViT
 
 
-
-def _cpu_attention(query: object, key: object, value: object, *args: object,
-                   out_shape: object = None, **kwargs: object) -> int:
+def _cpu_attention(
+    query: object,
+    key: object,
+    value: object,
+    *args: object,
+    out_shape: object = None,
+    **kwargs: object,
+) -> int:
     return sdpa_flop_count(query, key, value)
 
 
-def _cpu_attention_backward(grad_out: object, query: object, key: object, value: object,
-                            *args: object, out_shape: object = None, **kwargs: object) -> int:
+def _cpu_attention_backward(
+    grad_out: object,
+    query: object,
+    key: object,
+    value: object,
+    *args: object,
+    out_shape: object = None,
+    **kwargs: object,
+) -> int:
     return sdpa_backward_flop_count(grad_out, query, key, value)
 
 

@@ -10,12 +10,11 @@ are reported as unused and skipped.
 
 from __future__ import annotations
 
+import torch
 from mmaction.registry import MODELS
 from mmengine.dist import get_rank
 from mmengine.model import BaseModel
 from torch import Tensor
-
-import torch
 
 from mats_lab.models.mae import MASKINGS, MAEDecoder, masked_autoencoder_loss
 from mats_lab.models.vit import VideoViT

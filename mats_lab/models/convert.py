@@ -40,7 +40,7 @@ def unwrap_state_dict(checkpoint: Mapping[str, object]) -> dict[str, Tensor]:
     for key in ("state_dict", "model", "module"):
         inner = checkpoint.get(key)
         if isinstance(inner, Mapping):
-            return dict(inner)  # type: ignore[arg-type]
+            return dict(inner)
     if all(isinstance(v, Tensor) for v in checkpoint.values()):
         return dict(checkpoint)  # type: ignore[arg-type]
     raise ValueError(
@@ -86,18 +86,18 @@ def convert_official_state_dict(
             continue
         if pretraining:
             if key.startswith("encoder."):
-                out["backbone." + _vit_key(key[len("encoder."):])] = value
+                out["backbone." + _vit_key(key[len("encoder.") :])] = value
             elif target == "recognizer":
                 continue  # decoder weights have no place in a recogniser
             elif key == "encoder_to_decoder.weight" or key == "mask_token":
                 out["decoder." + key] = value
             elif key.startswith("decoder."):
-                out["decoder." + _vit_key(key[len("decoder."):])] = value
+                out["decoder." + _vit_key(key[len("decoder.") :])] = value
             else:
                 unknown.append(key)
         elif key.startswith("head."):
             if target == "recognizer":
-                out["cls_head.fc_cls." + key[len("head."):]] = value
+                out["cls_head.fc_cls." + key[len("head.") :]] = value
         elif re.match(r"^(patch_embed|blocks|norm|fc_norm|cls_token)", key):
             out["backbone." + _vit_key(key)] = value
         else:

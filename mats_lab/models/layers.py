@@ -11,7 +11,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["Attention", "Block", "DropPath", "Mlp", "sinusoid_table"]
+__all__ = [
+    "Attention",
+    "Block",
+    "DropPath",
+    "Mlp",
+    "PatchEmbed",
+    "init_vit_weights",
+    "sinusoid_table",
+]
 
 
 def sinusoid_table(num_positions: int, dims: int) -> Tensor:
@@ -25,6 +33,21 @@ def sinusoid_table(num_positions: int, dims: int) -> Tensor:
     table[:, 0::2].sin_()
     table[:, 1::2].cos_()
     return table.to(torch.float32).unsqueeze(0)
+
+
+class PatchEmbed(nn.Module):
+    """Tubelet embedding: Conv3d with kernel = stride = ``(t_s, p, p)``.
+
+    ``(B, C, T, H, W)`` → ``(B, D, t, h, w)``; named ``projection`` as in mmcv's PatchEmbed.
+    """
+
+    def __init__(self, in_channels: int, dims: int, tubelet_size: int, patch_size: int) -> None:
+        super().__init__()
+        kernel = (tubelet_size, patch_size, patch_size)
+        self.projection = nn.Conv3d(in_channels, dims, kernel_size=kernel, stride=kernel)
+
+    def forward(self, video: Tensor) -> Tensor:
+        return self.projection(video)
 
 
 class DropPath(nn.Module):
@@ -49,7 +72,11 @@ class Attention(nn.Module):
     """
 
     def __init__(
-        self, dims: int, num_heads: int, qkv_bias: bool = True, attn_drop: float = 0.0,
+        self,
+        dims: int,
+        num_heads: int,
+        qkv_bias: bool = True,
+        attn_drop: float = 0.0,
         proj_drop: float = 0.0,
     ) -> None:
         super().__init__()
@@ -58,11 +85,11 @@ class Attention(nn.Module):
         self.num_heads = num_heads
         self.attn_drop = attn_drop
         self.qkv = nn.Linear(dims, dims * 3, bias=False)
+        self.q_bias: nn.Parameter | None = None
+        self.v_bias: nn.Parameter | None = None
         if qkv_bias:
             self.q_bias = nn.Parameter(torch.zeros(dims))
             self.v_bias = nn.Parameter(torch.zeros(dims))
-        else:
-            self.q_bias = self.v_bias = None
         self.proj = nn.Linear(dims, dims)
         self.proj_drop = nn.Dropout(proj_drop)
 
@@ -115,11 +142,11 @@ class Block(nn.Module):
         self.drop_path: nn.Module = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm2 = nn.LayerNorm(dims, eps=1e-6)
         self.mlp = Mlp(dims, int(dims * mlp_ratio), drop)
+        self.gamma_1: nn.Parameter | None = None
+        self.gamma_2: nn.Parameter | None = None
         if init_values > 0:
             self.gamma_1 = nn.Parameter(init_values * torch.ones(dims))
             self.gamma_2 = nn.Parameter(init_values * torch.ones(dims))
-        else:
-            self.gamma_1 = self.gamma_2 = None
 
     def forward(self, x: Tensor) -> Tensor:
         if self.gamma_1 is not None and self.gamma_2 is not None:

@@ -42,6 +42,8 @@ class MAEDecoder(nn.Module):
         mlp_ratio, qkv_bias, init_values: as in the encoder blocks.
     """
 
+    pos_embed: Tensor
+
     def __init__(
         self,
         encoder_dims: int,
@@ -86,7 +88,7 @@ class MAEDecoder(nn.Module):
         x = torch.cat([x, queries], dim=1)  # (B, V + M, Dd)
         for block in self.blocks:
             x = block(x)
-        x = self.norm(x[:, -target_idx.shape[1]:])  # (B, M, Dd)
+        x = self.norm(x[:, -target_idx.shape[1] :])  # (B, M, Dd)
         return self.head(x)
 
 
@@ -175,7 +177,7 @@ def masked_autoencoder_loss(
     pred = decoder(tokens, visible_idx, target_idx)  # (B, M, P)
 
     if video.shape[2] != t * t_s:  # frames were selected: targets come from those frames
-        frame_idx = (tubelet_idx[:, :, None] * t_s + torch.arange(t_s, device=video.device))
+        frame_idx = tubelet_idx[:, :, None] * t_s + torch.arange(t_s, device=video.device)
         frame_idx = frame_idx.flatten(1)  # (B, T)
         index = frame_idx[:, None, :, None, None].expand(-1, video.shape[1], -1, *video.shape[-2:])
         video = video.gather(2, index)  # (B, C, T, H, W)

@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from mats_lab.core.frames import select_tubelets, tubelet_counts
 from mats_lab.core.motion import token_motion_scores
 from mats_lab.core.selection import count_for_ratio, select_topk
-from mats_lab.models.layers import Block, init_vit_weights, sinusoid_table
+from mats_lab.models.layers import Block, PatchEmbed, init_vit_weights, sinusoid_table
 
 __all__ = ["VideoViT"]
 
@@ -52,6 +52,8 @@ class VideoViT(nn.Module):
         candidate_ratio: ``alpha``; ``None`` disables adaptive frame selection.
         seed: seeds the generator of the training-time frame draw (``None``: torch's RNG).
     """
+
+    pos_embed: Tensor
 
     def __init__(
         self,
@@ -99,13 +101,7 @@ class VideoViT(nn.Module):
         self.seed = seed
         self._generator: torch.Generator | None = None
 
-        self.patch_embed = nn.Module()
-        self.patch_embed.projection = nn.Conv3d(  # type: ignore[assignment]
-            in_channels,
-            embed_dims,
-            kernel_size=(tubelet_size, patch_size, patch_size),
-            stride=(tubelet_size, patch_size, patch_size),
-        )
+        self.patch_embed = PatchEmbed(in_channels, embed_dims, tubelet_size, patch_size)
         num_patches = self.num_tubelets * grid * grid
         self.use_learnable_pos_emb = use_learnable_pos_emb
         if use_learnable_pos_emb:
@@ -119,8 +115,16 @@ class VideoViT(nn.Module):
         self.pos_drop = nn.Dropout(drop_rate)
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList(
-            Block(embed_dims, num_heads, mlp_ratio, qkv_bias, drop_rate, attn_drop_rate, r,
-                  init_values)
+            Block(
+                embed_dims,
+                num_heads,
+                mlp_ratio,
+                qkv_bias,
+                drop_rate,
+                attn_drop_rate,
+                r,
+                init_values,
+            )
             for r in rates
         )
         self.use_mean_pooling = use_mean_pooling
@@ -139,7 +143,7 @@ class VideoViT(nn.Module):
         # buffer; ours is recomputed (and may differ in length), so an incoming copy is ignored.
         if not self.use_learnable_pos_emb:
             state_dict.pop(prefix + "pos_embed", None)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)  # type: ignore[arg-type]
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -- pieces -----------------------------------------------------------------------------
 
@@ -152,7 +156,7 @@ class VideoViT(nn.Module):
         Returns:
             ``(B, t, L, D)`` embeddings before the position embedding, ``L = h * w``.
         """
-        e = self.patch_embed.projection(video)  # (B, D, t, h, w)
+        e = self.patch_embed(video)  # (B, D, t, h, w)
         return e.flatten(3).permute(0, 2, 3, 1)  # (B, t, L, D)
 
     def generator(self, device: torch.device) -> torch.Generator | None:
@@ -196,9 +200,11 @@ class VideoViT(nn.Module):
         """``(1, t * h * w, D)`` position embeddings for a token grid ``(t, h, w)``."""
         t, h, w = grid
         if t != self.num_tubelets:
-            raise ValueError(f"clip has {t} tubelets after selection; the model takes "
-                             f"{self.num_tubelets} (num_frames={self.num_frames})")
-        table = self.pos_embed
+            raise ValueError(
+                f"clip has {t} tubelets after selection; the model takes "
+                f"{self.num_tubelets} (num_frames={self.num_frames})"
+            )
+        table: Tensor = self.pos_embed
         if (h, w) != self.grid_size:  # other resolution: resample the spatial table
             table = table.reshape(t, *self.grid_size, self.embed_dims).permute(0, 3, 1, 2)
             table = F.interpolate(table, size=(h, w), mode="bicubic", align_corners=False)

@@ -1,0 +1,31 @@
+# mats-lab: `make demo` installs and runs the main job on the embedded default;
+# `make test` installs (if needed) and runs the test suite. CI runs `make test` (.ci/run).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+WORK_DIR ?= work_dirs/demo
+
+.PHONY: install demo test lint typecheck clean
+
+install: $(VENV)/.installed
+
+# Constraints pin the tested versions (torch 2.13.0: the CPU build where one is offered
+# locally); pyproject.toml keeps ranges so GPU users can bring their own CUDA torch.
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "setuptools<82" wheel -c constraints.txt
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+demo: install
+	$(BIN)/mats-lab demo --work-dir $(WORK_DIR)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check mats_lab tests benchmarks
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) work_dirs .pytest_cache .mypy_cache .ruff_cache

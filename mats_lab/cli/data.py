@@ -1,0 +1,65 @@
+"""``mats-lab data``: the embedded datasets."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from mats_lab.cli.common import fail
+
+app = typer.Typer(help="Generate and check the embedded datasets.", no_args_is_help=True)
+
+
+@app.callback()
+def _group() -> None:
+    """Generate and check the embedded datasets."""  # keeps `data synth` a sub-command
+
+
+@app.command()
+def synth(
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="dataset folder (default data/motion_synth; with --static, data/motion_synth-static)",
+    ),
+    seed: int = typer.Option(0, "--seed", help="generator seed"),
+    size: str = typer.Option("default", "--size", help="preset: tiny, small, default, large"),
+    static: bool = typer.Option(
+        False, "--static/--no-static", help="the control: every frame identical (no motion)"
+    ),
+    frames: int | None = typer.Option(None, "--frames", help="override the preset's frames"),
+    height: int | None = typer.Option(None, "--height", help="override the preset's height"),
+    width: int | None = typer.Option(None, "--width", help="override the preset's width"),
+    force: bool = typer.Option(
+        False, "--force", help="rebuild an existing motion-synth folder with other parameters"
+    ),
+) -> None:
+    """Build the motion-classification video dataset (class = motion only), if not there."""
+    from mats_lab.data import synth as generator
+
+    if out is None:
+        out = Path(generator.DEFAULT_ROOT)
+        out = generator.static_root(out) if static else out
+    start = time.perf_counter()
+    try:
+        before = generator.read_meta(out)
+        root = generator.ensure_dataset(
+            out, seed, size, static, frames=frames, height=height, width=width, force=force
+        )
+    except ValueError as err:  # unknown preset, bad override, mismatching folder, bad meta.json
+        fail(str(err))
+    seconds = time.perf_counter() - start
+    meta = generator.read_meta(root)
+    assert meta is not None  # ensure_dataset returns only complete folders
+    params = meta["params"]
+    built = meta != before  # --force on a matching folder leaves it as it is
+    typer.echo(f"{'built' if built else 'already there'}: {root}")
+    counts = ", ".join(f"{split} {n}" for split, n in meta["counts"].items())
+    typer.echo(f"clips      {counts} ({len(meta['classes'])} classes)")
+    typer.echo(
+        f"videos     {params['frames']} frames, {params['height']}x{params['width']} px, "
+        f"{params['fps']} fps, static={params['static']}"
+    )
+    typer.echo(f"time       {seconds:.1f} s")

@@ -1,0 +1,52 @@
+# Full-token fine-tuning of the tiny ViT on the embedded motion dataset (from scratch unless
+# `load_from` names a pre-training checkpoint; its backbone.* keys load directly).
+_base_ = [
+    '_base_/default_runtime.py',
+    '_base_/datasets/motion-synth_8x4x1.py',
+]
+
+model = dict(
+    type='Recognizer3D',
+    backbone=dict(
+        type='MATSVisionTransformer',
+        img_size=64,
+        patch_size=8,
+        embed_dims=128,
+        depth=4,
+        num_heads=4,
+        mlp_ratio=4,
+        num_frames=8,
+        tubelet_size=2,
+        drop_path_rate=0.1,
+        keep_ratio=1.0,
+        drop_at_test=True,
+        use_mean_pooling=True),
+    cls_head=dict(
+        type='TimeSformerHead',
+        num_classes=8,
+        in_channels=128,
+        init_std=0.02,
+        label_smooth_eps=0.1,
+        average_clips='prob'),
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        format_shape='NCTHW'))
+
+max_epochs = 30
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=5)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+optim_wrapper = dict(
+    type='OptimWrapper',
+    constructor='LearningRateDecayOptimizerConstructor',
+    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(decay_rate=0.75, decay_type='layer_wise', num_layers=4))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=2,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - 2, eta_min=1e-5, by_epoch=True, begin=2,
+         end=max_epochs, convert_to_iter_based=True),
+]
+default_hooks = dict(logger=dict(interval=5), checkpoint=dict(save_best='auto'))

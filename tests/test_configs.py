@@ -1,0 +1,96 @@
+"""Every file in mm_configs/ loads, builds its model, and refuses unknown keys."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (REPO / "mm_configs").glob("*.py"))
+
+
+def test_there_are_configs_in_mmaction_grammar():
+    names = [p.name for p in CONFIGS]
+    for algo, stage in [
+        ("mats", "pretrain"),
+        ("videomae", "pretrain"),
+        ("mats", "finetune"),
+        ("videomae", "finetune"),
+    ]:
+        assert any(
+            n.startswith(algo + "_vit-base-p16_" + stage) and "kinetics-400" in n for n in names
+        ), (algo, stage)
+    for dataset in ("ucf101", "sthv2"):
+        assert sum(dataset in n and "finetune" in n for n in names) == 2
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_loads_and_builds_its_model(mm, path):
+    from mmaction.registry import MODELS
+
+    from mats_lab.mm.configs import load_config
+
+    cfg = load_config(path)
+    assert "mats_lab.mm" in cfg.custom_imports["imports"]
+    model = MODELS.build(cfg.model)
+    assert sum(p.numel() for p in model.parameters()) > 0
+    # the pipelines only name registered transforms
+    from mmaction.registry import TRANSFORMS
+
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        if cfg.get(loader):
+            for step in cfg[loader]["dataset"]["pipeline"]:
+                assert TRANSFORMS.get(step["type"]) is not None, step["type"]
+
+
+def test_unknown_override_key_raises_naming_it(mm):
+    from mats_lab.mm.configs import UnknownConfigKey, load_config
+
+    path = REPO / "mm_configs" / "mats_vit-base-p16_finetune_16x4x1_kinetics-400.py"
+    with pytest.raises(UnknownConfigKey, match="modle.backbone"):
+        load_config(path, {"modle.backbone.keep_ratio": 0.5})
+    with pytest.raises(UnknownConfigKey, match="train_pipeline.99"):
+        load_config(path, {"train_pipeline.99.clip_len": 8})
+    cfg = load_config(
+        path, {"model.backbone.keep_ratio": 0.5, "model.backbone.drop_path_rate": 0.2}
+    )
+    assert cfg.model.backbone.keep_ratio == 0.5
+    # a misspelt constructor argument passes the path check but the build refuses it
+    cfg = load_config(path, {"model.backbone.keep_ratoi": 0.5})
+    from mmaction.registry import MODELS
+
+    with pytest.raises(TypeError, match="keep_ratoi"):
+        MODELS.build(cfg.model)
+
+
+VIT_B = {
+    "mats_vit-base-p16_pretrain_16x4x1_kinetics-400.py": ("train_gmacs", 19.8),
+    "videomae_vit-base-p16_pretrain_16x4x1_kinetics-400.py": ("train_gmacs", 35.4),
+    "mats_vit-base-p16_finetune_16x4x1_kinetics-400.py": ("test_gmacs", 98.0),
+    "videomae_vit-base-p16_finetune_16x4x1_kinetics-400.py": ("test_gmacs", 180.3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VIT_B))
+def test_flops_cli_matches_the_papers_figures(mm, name):
+    from mats_lab.cli.main import app
+
+    torch.set_num_threads(2)
+    result = CliRunner().invoke(app, ["flops", str(REPO / "mm_configs" / name), "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    key, expected = VIT_B[name]
+    assert figures[key] == pytest.approx(expected, rel=0.01)
+    assert set(figures) == {"train_gmacs", "test_gmacs", "params_m"}
+    assert figures["params_m"] == pytest.approx(86.5 if "finetune" in name else 94.2, rel=0.01)
+
+
+def test_flops_cli_reports_bad_override(mm):
+    from mats_lab.cli.main import app
+
+    path = REPO / "mm_configs" / "mats_vit-base-p16_finetune_16x4x1_kinetics-400.py"
+    result = CliRunner().invoke(app, ["flops", str(path), "--cfg-options", "modle.x=1"])
+    assert result.exit_code == 2
+    assert "modle.x" in result.output
