@@ -1,7 +1,7 @@
 # The embedded default dataset: generated 64x64 clips of 32 frames whose class is carried by
 # motion alone (`mats-lab data synth`). It is built on first use into `data_root`.
 # 8x4x1: 8 frames, every 4th, 1 clip: the whole 32-frame video.
-data_root = '{{ fileDirname }}/../../data/motion_synth'
+data_root = '{{ fileDirname }}/../../../data/motion_synth'
 synth_seed = 0
 synth_size = 'default'
 decode_backend = 'pyav'
