@@ -94,16 +94,18 @@ def test_killed_run_resumes_from_its_last_checkpoint(pretrained, tmp_path):
         start_new_session=True,
     )
     deadline = time.monotonic() + 300
-    while not (work / "epoch_1.pth").exists() and proc.poll() is None:
+    # MMEngine writes `last_checkpoint` once a checkpoint is complete: kill after that.
+    while not (work / "last_checkpoint").exists() and proc.poll() is None:
         assert time.monotonic() < deadline, "no checkpoint within 300 s"
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (work / "epoch_6.pth").exists(), "the run finished before it could be killed"
+    killed_at = int(Path((work / "last_checkpoint").read_text().strip()).stem.split("_")[1])
     code, text = run(
         train_command(FINETUNE, work, resume=True, cfg_options=options), tmp_path / "resume.log"
     )
     assert code == 0, text[-3000:]
     assert "Unsupported global" not in text
-    assert "resumed epoch:" in text
+    assert f"resumed epoch: {killed_at}," in text
     assert (work / "epoch_6.pth").is_file()
