@@ -13,7 +13,7 @@ from torch import Tensor
 
 from mats_lab.core.selection import select_topk
 
-__all__ = ["select_tubelets", "tubelet_counts"]
+__all__ = ["gather_tubelet_frames", "select_tubelets", "tubelet_counts"]
 
 
 def tubelet_counts(scores: Tensor, num_tubelets: int, keep_ratio: float) -> Tensor:
@@ -73,3 +73,22 @@ def select_tubelets(
     else:
         chosen = torch.sort(counts, dim=1, descending=True, stable=True).indices[:, :num_select]
     return chosen.sort(dim=1).values
+
+
+def gather_tubelet_frames(video: Tensor, tubelet_idx: Tensor, tubelet_size: int) -> Tensor:
+    """The frames of the chosen tubelets.
+
+    Args:
+        video: ``(B, C, T_c, H, W)`` candidate clip.
+        tubelet_idx: ``(B, t)`` chosen tubelets.
+        tubelet_size: ``t_s`` frames per tubelet.
+
+    Returns:
+        ``(B, C, t * t_s, H, W)``, in the order of ``tubelet_idx``.
+    """
+    offsets = torch.arange(tubelet_size, device=video.device)
+    frame_idx = (tubelet_idx[:, :, None] * tubelet_size + offsets).flatten(1)  # (B, T)
+    index = frame_idx[:, None, :, None, None].expand(
+        -1, video.shape[1], -1, video.shape[3], video.shape[4]
+    )
+    return video.gather(2, index)

@@ -49,6 +49,7 @@ class MATSVisionTransformer(VideoViT):
         drop_at_test: bool = True,
         candidate_ratio: float | None = None,
         seed: int | None = None,
+        scorer: str = "embedding",
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(
@@ -72,6 +73,7 @@ class MATSVisionTransformer(VideoViT):
             drop_at_test=drop_at_test,
             candidate_ratio=candidate_ratio,
             seed=seed,
+            scorer=scorer,
         )
         self.init_cfg = init_cfg
         self.is_init = False

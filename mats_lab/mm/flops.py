@@ -89,7 +89,7 @@ def find_backbone(model: nn.Module) -> VideoViT:
 def clip_shapes(backbone: VideoViT) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """``(train_clip, test_clip)`` as ``(1, C, T, H, W)``: with frame selection the clip holds
     the candidate frames, ``t_s * round(candidate_ratio * t)``."""
-    channels = backbone.patch_embed.projection.in_channels
+    channels = backbone.in_channels + (backbone.scorer == "motion_vectors")
     height = backbone.grid_size[0] * backbone.patch_size
     width = backbone.grid_size[1] * backbone.patch_size
     frames = backbone.num_frames

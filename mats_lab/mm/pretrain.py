@@ -67,7 +67,7 @@ class MATSPretrainer(BaseModel):
         self._generator: torch.Generator | None = None
         grid = self.backbone.grid_size
         num_tokens = self.backbone.num_tubelets * grid[0] * grid[1]
-        channels = self.backbone.patch_embed.projection.in_channels
+        channels = self.backbone.in_channels
         out_dims = self.backbone.tubelet_size * self.backbone.patch_size**2 * channels
         self.decoder = MAEDecoder(
             encoder_dims=self.backbone.embed_dims,

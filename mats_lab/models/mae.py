@@ -18,7 +18,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mats_lab.core.masks import random_masking, tube_masking
-from mats_lab.core.motion import token_motion_scores
 from mats_lab.core.patchify import normalized_pixel_targets
 from mats_lab.core.selection import count_for_ratio, pretrain_split
 from mats_lab.models.layers import Block, init_vit_weights, sinusoid_table
@@ -153,7 +152,8 @@ def masked_autoencoder_loss(
     Args:
         encoder: the ViT (``use_mean_pooling=False``); its frame selection applies.
         decoder: the :class:`MAEDecoder`.
-        video: ``(B, C, T, H, W)`` normalised clip.
+        video: ``(B, C, T, H, W)`` normalised clip (plus a motion channel for the
+            ``motion_vectors`` scorer).
         masking: ``mats``, ``tube`` or ``random``.
         keep_ratio: ``mats`` candidates as a fraction of all tokens.
         visible_ratio: visible tokens as a fraction of all tokens.
@@ -161,27 +161,26 @@ def masked_autoencoder_loss(
         generator: drives every random choice.
     """
     batch = video.shape[0]
-    t_s, p = encoder.tubelet_size, encoder.patch_size
-    grid = encoder.embed(video)  # (B, t_c, L, D)
-    grid, tubelet_idx = encoder.select_frames(grid)  # (B, t, L, D)
-    _, t, tokens_per_tubelet, dims = grid.shape
-    h, w = video.shape[-2] // p, video.shape[-1] // p
-    e = grid.reshape(batch, t * tokens_per_tubelet, dims)  # (B, N, D)
-    scores = token_motion_scores(e, t) if masking == "mats" else None  # (B, N)
+    prep = encoder.prepare(video, with_scores=masking == "mats")
     if masking == "mats":
-        count_for_ratio(keep_ratio, e.shape[1], "keep_ratio")
+        count_for_ratio(keep_ratio, prep.embeddings.shape[1], "keep_ratio")
     visible_idx, target_idx = choose_tokens(
-        masking, scores, (t, h, w), keep_ratio, visible_ratio, generator, batch, video.device
+        masking,
+        prep.scores,
+        prep.grid,
+        keep_ratio,
+        visible_ratio,
+        generator,
+        batch,
+        video.device,
     )
-    tokens = encoder.encode(e + encoder.position_table((t, h, w)), visible_idx)  # (B, V, D)
-    pred = decoder(tokens, visible_idx, target_idx)  # (B, M, P)
-
-    if video.shape[2] != t * t_s:  # frames were selected: targets come from those frames
-        frame_idx = tubelet_idx[:, :, None] * t_s + torch.arange(t_s, device=video.device)
-        frame_idx = frame_idx.flatten(1)  # (B, T)
-        index = frame_idx[:, None, :, None, None].expand(-1, video.shape[1], -1, *video.shape[-2:])
-        video = video.gather(2, index)  # (B, C, T, H, W)
-    target = normalized_pixel_targets(video, t_s, p, mean, std)  # (B, N, P)
+    tokens = prep.embeddings + encoder.position_table(prep.grid)
+    visible = encoder.encode(tokens, visible_idx)  # (B, V, D)
+    pred = decoder(visible, visible_idx, target_idx)  # (B, M, P)
+    # targets come from the frames actually used (after frame selection)
+    target = normalized_pixel_targets(
+        prep.video, encoder.tubelet_size, encoder.patch_size, mean, std
+    )  # (B, N, P)
     target = target.gather(1, target_idx[:, :, None].expand(-1, -1, target.shape[-1]))
     loss = F.mse_loss(pred.float(), target)
-    return MAEOutput(loss, pred, target, visible_idx, target_idx, tubelet_idx)
+    return MAEOutput(loss, pred, target, visible_idx, target_idx, prep.tubelet_idx)

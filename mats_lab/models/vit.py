@@ -15,16 +15,44 @@ with three switches:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from mats_lab.core.frames import select_tubelets, tubelet_counts
-from mats_lab.core.motion import token_motion_scores
+from mats_lab.core.frames import gather_tubelet_frames, select_tubelets, tubelet_counts
+from mats_lab.core.scorers import (
+    SCORERS,
+    motion_map_scores,
+    pixel_difference_scores,
+    tubelet_grid_scores,
+)
 from mats_lab.core.selection import count_for_ratio, select_topk
 from mats_lab.models.layers import Block, PatchEmbed, init_vit_weights, sinusoid_table
 
-__all__ = ["VideoViT"]
+__all__ = ["Prepared", "VideoViT"]
+
+
+@dataclass
+class Prepared:
+    """A clip after embedding, frame selection and scoring, before the blocks.
+
+    Attributes:
+        embeddings: ``(B, N, D)`` tubelet embeddings (no position embedding), raster order.
+        scores: ``(B, N)`` motion scores, or ``None`` when not asked for.
+        video: ``(B, C, T, H, W)`` the frames actually used (after frame selection), without
+            any motion channel.
+        grid: ``(t, h, w)`` token grid.
+        tubelet_idx: ``(B, t)`` which candidate tubelets were kept (``arange`` without
+            frame selection).
+    """
+
+    embeddings: Tensor
+    scores: Tensor | None
+    video: Tensor
+    grid: tuple[int, int, int]
+    tubelet_idx: Tensor
 
 
 class VideoViT(nn.Module):
@@ -51,6 +79,9 @@ class VideoViT(nn.Module):
         drop_at_test: also drop tokens in eval mode (the published behaviour).
         candidate_ratio: ``alpha``; ``None`` disables adaptive frame selection.
         seed: seeds the generator of the training-time frame draw (``None``: torch's RNG).
+        scorer: how tokens are scored: ``embedding`` (MATS), ``pixel`` (raw pixel-difference
+            energy) or ``motion_vectors`` (the clip carries one extra channel after the
+            ``in_channels`` colour channels: a per-pixel codec motion magnitude map).
     """
 
     pos_embed: Tensor
@@ -77,8 +108,11 @@ class VideoViT(nn.Module):
         drop_at_test: bool = True,
         candidate_ratio: float | None = None,
         seed: int | None = None,
+        scorer: str = "embedding",
     ) -> None:
         super().__init__()
+        if scorer not in SCORERS:
+            raise ValueError(f"scorer must be one of {SCORERS}, got {scorer!r}")
         if num_frames % tubelet_size:
             raise ValueError(f"num_frames={num_frames} is not a multiple of {tubelet_size}")
         if img_size % patch_size:
@@ -99,6 +133,8 @@ class VideoViT(nn.Module):
         self.drop_at_test = drop_at_test
         self.candidate_ratio = candidate_ratio
         self.seed = seed
+        self.scorer = scorer
+        self.in_channels = in_channels
         self._generator: torch.Generator | None = None
 
         self.patch_embed = PatchEmbed(in_channels, embed_dims, tubelet_size, patch_size)
@@ -168,33 +204,68 @@ class VideoViT(nn.Module):
             self._generator.manual_seed(self.seed)
         return self._generator
 
-    def select_frames(self, embeddings: Tensor) -> tuple[Tensor, Tensor]:
+    def score_grid(self, grid: Tensor, video: Tensor, motion: Tensor | None) -> Tensor:
+        """``(B, t, L)`` scores with the configured scorer.
+
+        Args:
+            grid: ``(B, t, L, D)`` embeddings; video: ``(B, C, T, H, W)``;
+            motion: ``(B, T, H, W)`` codec motion map (``motion_vectors`` scorer only).
+        """
+        if self.scorer == "embedding":
+            return tubelet_grid_scores(grid)
+        if self.scorer == "pixel":
+            return pixel_difference_scores(video, self.tubelet_size, self.patch_size)
+        if motion is None:
+            raise ValueError("the motion_vectors scorer needs the motion channel in the clip")
+        return motion_map_scores(motion, self.tubelet_size, self.patch_size)
+
+    def split_motion(self, video: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Separate the codec motion channel (``motion_vectors`` scorer) from the colours.
+
+        ``(B, C [+1], T, H, W)`` → ``((B, C, T, H, W), (B, T, H, W) or None)``.
+        """
+        if self.scorer != "motion_vectors":
+            return video, None
+        if video.shape[1] != self.in_channels + 1:
+            raise ValueError(
+                f"the motion_vectors scorer expects {self.in_channels} colour channels plus a "
+                f"motion channel, got {video.shape[1]} channels"
+            )
+        return video[:, : self.in_channels], video[:, self.in_channels]
+
+    def select_frames(
+        self, grid: Tensor, video: Tensor, motion: Tensor | None
+    ) -> tuple[Tensor, Tensor, Tensor | None, Tensor]:
         """Adaptive frame selection: keep the informative tubelets of the candidates.
 
         Args:
-            embeddings: ``(B, t_c, L, D)`` candidate tubelet embeddings.
+            grid: ``(B, t_c, L, D)`` candidate tubelet embeddings; video ``(B, C, T_c, H, W)``;
+                motion ``(B, T_c, H, W)`` or ``None``.
 
         Returns:
-            ``(embeddings (B, t, L, D), tubelet_idx (B, t))``; the identity when the clip
-            already has ``t`` tubelets.
+            ``(grid (B, t, L, D), video (B, C, T, H, W), motion, tubelet_idx (B, t))``; the
+            identity when the clip already has ``t`` tubelets.
         """
-        batch, candidates, tokens, dims = embeddings.shape
+        batch, candidates, tokens, dims = grid.shape
         wanted = self.num_tubelets
         if candidates == wanted:
-            idx = torch.arange(wanted, device=embeddings.device).expand(batch, wanted)
-            return embeddings, idx
+            idx = torch.arange(wanted, device=grid.device).expand(batch, wanted)
+            return grid, video, motion, idx
         if self.candidate_ratio is None or candidates < wanted:
             raise ValueError(
                 f"clip has {candidates} tubelets but the model takes {wanted}: set "
                 "candidate_ratio to select frames, or sample num_frames frames"
             )
-        scores = token_motion_scores(embeddings.flatten(1, 2), candidates)  # (B, t_c * L)
+        scores = self.score_grid(grid, video, motion).flatten(1)  # (B, t_c * L)
         counts = tubelet_counts(scores, candidates, self.keep_ratio)  # (B, t_c)
         idx = select_tubelets(
-            counts, wanted, sample=self.training, generator=self.generator(embeddings.device)
+            counts, wanted, sample=self.training, generator=self.generator(grid.device)
         )  # (B, t)
-        picked = embeddings.gather(1, idx[:, :, None, None].expand(-1, -1, tokens, dims))
-        return picked, idx
+        grid = grid.gather(1, idx[:, :, None, None].expand(-1, -1, tokens, dims))
+        video = gather_tubelet_frames(video, idx, self.tubelet_size)
+        if motion is not None:
+            motion = gather_tubelet_frames(motion[:, None], idx, self.tubelet_size)[:, 0]
+        return grid, video, motion, idx
 
     def position_table(self, grid: tuple[int, int, int]) -> Tensor:
         """``(1, t * h * w, D)`` position embeddings for a token grid ``(t, h, w)``."""
@@ -234,6 +305,25 @@ class VideoViT(nn.Module):
 
     # -- forward ----------------------------------------------------------------------------
 
+    def prepare(self, video: Tensor, with_scores: bool) -> Prepared:
+        """Embed, select frames and (optionally) score a clip.
+
+        Args:
+            video: ``(B, C [+1 motion], T, H, W)``, ``T = num_frames`` or the candidates.
+            with_scores: compute the token scores of the frames kept.
+        """
+        video, motion = self.split_motion(video)
+        grid = self.embed(video)  # (B, t_c, L, D)
+        grid, video, motion, tubelet_idx = self.select_frames(grid, video, motion)
+        batch, t, tokens_per_tubelet, dims = grid.shape
+        scores = None
+        if with_scores:
+            scores = self.score_grid(grid, video, motion).reshape(batch, -1)  # (B, N)
+        h = video.shape[-2] // self.patch_size
+        w = video.shape[-1] // self.patch_size
+        embeddings = grid.reshape(batch, t * tokens_per_tubelet, dims)  # (B, N, D)
+        return Prepared(embeddings, scores, video, (t, h, w), tubelet_idx)
+
     def forward_tokens(self, video: Tensor) -> tuple[Tensor, Tensor | None, Tensor]:
         """Run the encoder on the selected tokens.
 
@@ -243,18 +333,12 @@ class VideoViT(nn.Module):
         Returns:
             ``(tokens (B, K, D), keep_idx (B, K) or None, tubelet_idx (B, t))``.
         """
-        grid = self.embed(video)  # (B, t_c, L, D)
-        grid, tubelet_idx = self.select_frames(grid)  # (B, t, L, D)
-        batch, t, tokens_per_tubelet, dims = grid.shape
-        e = grid.reshape(batch, t * tokens_per_tubelet, dims)  # (B, N, D)
+        prep = self.prepare(video, with_scores=self.selecting())
         keep_idx = None
-        if self.selecting():
-            scores = token_motion_scores(e, t)  # (B, N)
-            keep_idx = select_topk(scores, self.keep_ratio)  # (B, K)
-        h = video.shape[-2] // self.patch_size
-        w = video.shape[-1] // self.patch_size
-        e = e + self.position_table((t, h, w))
-        return self.encode(e, keep_idx), keep_idx, tubelet_idx
+        if prep.scores is not None:
+            keep_idx = select_topk(prep.scores, self.keep_ratio)  # (B, K)
+        tokens = prep.embeddings + self.position_table(prep.grid)
+        return self.encode(tokens, keep_idx), keep_idx, prep.tubelet_idx
 
     def forward(self, video: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` → ``(B, D)`` pooled features with mean pooling, else the
