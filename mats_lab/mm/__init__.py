@@ -11,6 +11,21 @@ from mats_lab.mm import compat
 
 compat.apply()
 
-from mats_lab.mm import backbone, datasets, pretrain, transforms  # noqa: E402  (registers)
+from mats_lab.mm import (  # noqa: E402  (registers)
+    backbone,
+    datasets,
+    motion_transforms,
+    pretrain,
+    robust_dataset,
+    transforms,
+)
 
-__all__ = ["backbone", "compat", "datasets", "pretrain", "transforms"]
+__all__ = [
+    "backbone",
+    "compat",
+    "datasets",
+    "motion_transforms",
+    "pretrain",
+    "robust_dataset",
+    "transforms",
+]

@@ -27,10 +27,11 @@ from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
 
 from mats_lab.data.synth import DEFAULT_ROOT, ensure_dataset
+from mats_lab.mm.robust_dataset import SkipBadSamplesMixin
 
 
 @DATASETS.register_module()
-class MotionSynthDataset(VideoDataset):
+class MotionSynthDataset(SkipBadSamplesMixin, VideoDataset):
     """A ``VideoDataset`` whose videos are generated into ``synth_root`` when missing.
 
     Args:
@@ -41,6 +42,8 @@ class MotionSynthDataset(VideoDataset):
         synth_size: size preset (``tiny``, ``small``, ``default``, ``large``).
         static: build the static control (every frame identical) instead; give it its own
             ``synth_root``, conventionally ``<root>-static``.
+        skip_bad_samples: log, replace and count undecodable samples in training
+            (:class:`mats_lab.mm.robust_dataset.SkipBadSamplesMixin`).
     """
 
     def __init__(
@@ -57,6 +60,7 @@ class MotionSynthDataset(VideoDataset):
         synth_seed: int = 0,
         synth_size: str = "default",
         static: bool = False,
+        skip_bad_samples: bool = False,
     ) -> None:
         root = ensure_dataset(synth_root, seed=synth_seed, size=synth_size, static=static)
         if not Path(ann_file).is_file():
@@ -79,3 +83,4 @@ class MotionSynthDataset(VideoDataset):
             test_mode=test_mode,
             metainfo=dict(classes=classes),  # dataset.metainfo['classes'], index = label
         )
+        self._init_bad_sample_tracking(skip_bad_samples)
