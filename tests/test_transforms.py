@@ -205,7 +205,7 @@ def test_no_global_numpy_random_use() -> None:
 def test_worker_seed_decides_the_draw(monkeypatch: pytest.MonkeyPatch) -> None:
     def draw(worker_seed: int, seed: int | None = None) -> list[int]:
         info = SimpleNamespace(id=0, seed=worker_seed)
-        monkeypatch.setattr(T, "get_worker_info", lambda: info)
+        monkeypatch.setattr("mats_lab.mm.transforms._rng.get_worker_info", lambda: info)
         return sample(1000, clip_len=16, seed=seed)["frame_inds"].tolist()
 
     assert draw(123) == draw(123)

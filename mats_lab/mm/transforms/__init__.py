@@ -1,0 +1,42 @@
+"""Data-pipeline transforms for MMAction2: verified decoding, candidate sampling for adaptive
+frame selection (METHOD §4), its pixel-difference ablation, and RandAugment for video.
+
+Typical training pipeline for adaptive frame selection::
+
+    dict(type='CheckedVideoInit', backend='pyav'),
+    dict(type='CandidateSampleFrames', clip_len=16, candidate_ratio=1.5, tubelet_size=2),
+    dict(type='CheckedVideoDecode'),
+    dict(type='PixelDiffFrameSelect', frame_budget=16, tubelet_size=2),  # the cheap ablation
+    dict(type='Resize', scale=(-1, 256)),
+    ...
+
+Randomness: each random transform owns a ``numpy.random.Generator``, created on first use.
+Inside a DataLoader worker it is seeded from ``torch.utils.data.get_worker_info().seed`` (which
+differs per worker and per epoch), mixed with the transform's class name (so two transforms do
+not draw the same numbers) and its ``seed`` argument if given; in the main process from
+``seed`` alone (``None``: fresh OS entropy). Global ``np.random`` is never used.
+"""
+
+# Importing the submodules registers their transforms in mmaction's TRANSFORMS.
+from mats_lab.mm.transforms.decoding import CheckedVideoDecode, CheckedVideoInit
+from mats_lab.mm.transforms.randaugment import (
+    RAND_AUGMENT_OPS,
+    TIMM_INCREASING_OPS,
+    VideoRandAugment,
+)
+from mats_lab.mm.transforms.sampling import (
+    CandidateSampleFrames,
+    PixelDiffFrameSelect,
+    candidate_frame_count,
+)
+
+__all__ = [
+    "RAND_AUGMENT_OPS",
+    "TIMM_INCREASING_OPS",
+    "CandidateSampleFrames",
+    "CheckedVideoDecode",
+    "CheckedVideoInit",
+    "PixelDiffFrameSelect",
+    "VideoRandAugment",
+    "candidate_frame_count",
+]
