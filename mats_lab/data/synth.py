@@ -157,11 +157,20 @@ def resolve_params(
     """The preset ``size`` with the given overrides (``None`` keeps the preset's value)."""
     if size not in PRESETS:
         raise ValueError(f"unknown size preset {size!r}; choose one of {', '.join(PRESETS)}")
-    params = replace(PRESETS[size], seed=int(seed), static=bool(static))
-    overrides = dict(
-        frames=frames, height=height, width=width, moving_distractors=moving_distractors
+    preset = PRESETS[size]
+
+    def pick(value: int | None, default: int) -> int:
+        return default if value is None else int(value)
+
+    params = replace(
+        preset,
+        seed=int(seed),
+        static=bool(static),
+        frames=pick(frames, preset.frames),
+        height=pick(height, preset.height),
+        width=pick(width, preset.width),
+        moving_distractors=pick(moving_distractors, preset.moving_distractors),
     )
-    params = replace(params, **{k: int(v) for k, v in overrides.items() if v is not None})
     if params.frames < 2:
         raise ValueError(f"frames must be >= 2 (motion needs two frames), got {params.frames}")
     for name in ("height", "width"):
