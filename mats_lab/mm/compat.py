@@ -97,11 +97,13 @@ def checkpoint_safe_globals() -> list[Any]:
 
 
 def load_run_checkpoint(filename: str, map_location: str | Callable[..., Any] | None = None) -> Any:
-    """``torch.load`` a local MMEngine checkpoint with ``weights_only=True``.
+    """``torch.load`` a local checkpoint for MMEngine with ``weights_only=True``.
 
-    Plain state dicts (third-party weights) load with no extra globals; MMEngine's own
-    training checkpoints additionally need :func:`checkpoint_safe_globals`, allowed only
-    for the duration of this call.
+    Every local load MMEngine makes (``--resume``, ``load_from``, ``Pretrained`` init) comes
+    here. The classes MMEngine itself pickles into training checkpoints
+    (:func:`checkpoint_safe_globals`) are allowed for the duration of this call only; anything
+    else is still refused. Third-party weights converted by ``mats-lab convert-ckpt`` are plain
+    tensor dicts and are read there with no extra globals at all.
     """
     import torch
 
