@@ -17,3 +17,29 @@ def mm():
 
     init_default_scope("mmaction")
     return mats_lab.mm
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server on 127.0.0.1 for the session (tests/pg_server.py).
+
+    Skips when this machine has no PostgreSQL server programs (see .ci/install-postgres) or
+    cannot run them; a server that is there but fails to start is an error, not a skip.
+    """
+    from pg_server import PostgresUnavailable, start_postgres
+
+    try:
+        server = start_postgres(dbname="optuna")
+    except PostgresUnavailable as exc:
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server):
+    """SQLAlchemy URL of the session's throwaway database,
+    ``postgresql+psycopg://postgres@127.0.0.1:PORT/optuna``."""
+    return postgres_server.url
