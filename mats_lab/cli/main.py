@@ -6,7 +6,7 @@ starts fast.
 
 import typer
 
-from mats_lab.cli import data, model_tools, show_tokens, train
+from mats_lab.cli import data, model_tools, show_tokens, sweep, train
 
 app = typer.Typer(
     name="mats-lab",
@@ -17,6 +17,7 @@ app = typer.Typer(
 model_tools.register(app)
 train.register(app)
 show_tokens.register(app)
+sweep.register(app)
 app.add_typer(data.app, name="data")
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,120 @@
+"""A stand-in trial command with no model: ``python -m mats_lab.lab.fake_stage --spec S.json``.
+
+It speaks the stage protocol of ``mats_lab.mm.stage_run`` (progress lines, per-epoch
+checkpoints with resume, ``result.json``) and sleeps instead of training, so the scheduler,
+resume, retry, pruning and stage reuse are tested, and benchmarked, without torch. Its
+behaviour comes from the stage's dotted overrides:
+
+- ``fake.duration`` seconds of "training" in all (default 1.0), spread over ``fake.epochs``
+  epochs (default 3);
+- ``fake.accuracy`` the final validation top-1 (default ``0.5 + 0.4 * keep_ratio`` when the
+  trial sets that knob, else 0.5); earlier epochs climb linearly towards it;
+- ``fake.fail_times`` crash (exit 1) in the first N runs of this work dir;
+- ``fake.config_error`` exit 3 at once, as the real runner does for an unknown key.
+
+Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def _write(path: Path, record: dict) -> None:
+    record["time"] = time.time()
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def run(spec: dict) -> int:
+    work_dir = Path(spec["work_dir"])
+    work_dir.mkdir(parents=True, exist_ok=True)
+    options = spec.get("overrides") or {}
+    knobs = spec.get("knobs") or {}
+    if options.get("fake.config_error"):
+        print("mats-lab: stage config error: fake.config_error is set", file=sys.stderr)
+        return 3
+    attempts_file = work_dir / "attempts"
+    attempt = int(attempts_file.read_text()) + 1 if attempts_file.is_file() else 1
+    attempts_file.write_text(str(attempt))
+    epochs = int(options.get("fake.epochs", 3))
+    duration = float(options.get("fake.duration", 1.0))
+    keep = knobs.get("keep_ratio")
+    accuracy = float(options.get("fake.accuracy", 0.5 + 0.4 * keep if keep is not None else 0.5))
+    start_epoch = 0
+    marker = work_dir / "last_checkpoint"
+    if marker.is_file():
+        start_epoch = int(Path(marker.read_text().strip()).stem.split("_")[-1])
+        print(f"mats-lab: resuming from checkpoint {marker.read_text().strip()}", flush=True)
+    began = time.time()
+    progress = work_dir / "progress.jsonl"
+    for epoch in range(start_epoch + 1, epochs + 1):
+        time.sleep(duration / epochs)
+        if attempt <= int(options.get("fake.fail_times", 0)) and epoch == max(1, epochs // 2):
+            print(f"fake stage: simulated crash in epoch {epoch}", flush=True)
+            return 1
+        _write(
+            progress,
+            {
+                "kind": "train",
+                "epoch": epoch,
+                "iter": epoch * 10,
+                "max_iters": epochs * 10,
+                "max_epochs": epochs,
+                "loss": 2.0 / epoch,
+                "samples": (epoch - start_epoch) * 10,
+            },
+        )
+        _write(
+            progress,
+            {
+                "kind": "val",
+                "epoch": epoch,
+                "metrics": {
+                    "acc/top1": accuracy * epoch / epochs,
+                    "acc/top5": min(1.0, 2 * accuracy * epoch / epochs),
+                },
+            },
+        )
+        checkpoint = work_dir / f"epoch_{epoch}.ckpt"
+        checkpoint.write_text(str(epoch))
+        marker.write_text(str(checkpoint))
+    result = {
+        "status": "ok",
+        "val": {"acc/top1": accuracy, "acc/top5": min(1.0, 2 * accuracy)},
+        "test": {"acc/top1": accuracy} if spec.get("test") else {},
+        "cost": {
+            "train_gmacs": 1.0 if keep is None else float(keep),
+            "test_gmacs": 1.0 if keep is None else float(keep),
+            "params_m": 1.0,
+            "peak_memory_mb": 10.0,
+            "throughput": 10.0 / max(duration / epochs, 1e-6),
+            "wall_time_s": time.time() - began,
+        },
+        "checkpoint": str(marker.read_text().strip()) if marker.is_file() else None,
+        "config_hash": "fake",
+        "started": began,
+        "ended": time.time(),
+        "slot": os.environ.get("MATS_LAB_SLOT", ""),
+        "device": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        "load_from": spec.get("load_from"),
+        "resumed_from": str(start_epoch) if start_epoch else None,
+    }
+    (work_dir / "result.json").write_text(json.dumps(result))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="a trial stage that sleeps instead of training")
+    parser.add_argument("--spec", required=True)
+    args = parser.parse_args(argv)
+    return run(json.loads(Path(args.spec).read_text()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

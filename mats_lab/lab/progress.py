@@ -1,0 +1,102 @@
+"""Following a running stage through its ``progress.jsonl`` (see ``mats_lab.mm.progress_hook``).
+
+The reader keeps its file offset and parses only new complete lines, so the orchestrator can
+poll many stages cheaply. It yields the latest epoch/iteration/loss, the validation metrics per
+epoch (for pruning and the MLflow history) and an ETA from the iteration rate.
+
+Only the standard library is imported here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["ProgressReader", "read_progress"]
+
+
+@dataclass
+class ProgressReader:
+    path: Path
+    offset: int = 0
+    epoch: int = 0
+    max_epochs: int = 0
+    iter: int = 0
+    max_iters: int = 0
+    loss: float | None = None
+    train: list[dict] = field(default_factory=list)  # every train line
+    val: dict[int, dict] = field(default_factory=dict)  # epoch -> metrics
+    test: dict = field(default_factory=dict)
+    _rate_start: tuple[float, int] | None = None  # (time, iter) of this run's first line
+    _rate_last: tuple[float, int] | None = None
+
+    def update(self) -> list[dict]:
+        """Parse the lines written since the last call; returns them."""
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except OSError:
+            return []
+        end = chunk.rfind(b"\n") + 1
+        self.offset += end
+        records = []
+        for raw in chunk[:end].splitlines():
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError:
+                continue
+            records.append(record)
+            self._take(record)
+        return records
+
+    def _take(self, record: dict) -> None:
+        kind = record.get("kind")
+        if kind == "train":
+            self.train.append(record)
+            it = int(record.get("iter", 0))
+            now = float(record.get("time", time.time()))
+            if self._rate_start is None or it < self._rate_start[1] or it <= self.iter:
+                self._rate_start = (now, it)  # a new (resumed) run starts counting again
+            self._rate_last = (now, it)
+            self.epoch = int(record.get("epoch", self.epoch))
+            self.max_epochs = int(record.get("max_epochs", self.max_epochs))
+            self.iter = it
+            self.max_iters = int(record.get("max_iters", self.max_iters))
+            self.loss = record.get("loss")
+        elif kind == "val":
+            self.val[int(record.get("epoch", 0))] = dict(record.get("metrics") or {})
+        elif kind == "test":
+            self.test = dict(record.get("metrics") or {})
+
+    def eta(self) -> float | None:
+        """Seconds left at this run's iteration rate (None before two lines)."""
+        if not self._rate_start or not self._rate_last or not self.max_iters:
+            return None
+        (t0, i0), (t1, i1) = self._rate_start, self._rate_last
+        if i1 <= i0 or t1 <= t0:
+            return None
+        return (self.max_iters - i1) * (t1 - t0) / (i1 - i0)
+
+    def latest_val(self, metric: str) -> float | None:
+        for epoch in sorted(self.val, reverse=True):
+            if metric in self.val[epoch]:
+                return self.val[epoch][metric]
+        return None
+
+    def epoch_losses(self) -> dict[int, float]:
+        """Mean training loss per epoch (over the logged lines)."""
+        sums: dict[int, list[float]] = {}
+        for line in self.train:
+            if line.get("loss") is not None:
+                sums.setdefault(int(line["epoch"]), []).append(float(line["loss"]))
+        return {e: sum(v) / len(v) for e, v in sorted(sums.items())}
+
+
+def read_progress(path: Path) -> ProgressReader:
+    """Everything in a finished stage's progress file."""
+    reader = ProgressReader(path)
+    reader.update()
+    return reader

@@ -1,0 +1,391 @@
+"""Study files: the YAML schema, validated with pydantic (unknown keys are errors).
+
+A study names the stages of one trial, the search space, the objectives, the sampler, the
+pruner, the seeds, the budget, the resources and where results are stored. Errors name the
+file, the dotted key and what was expected::
+
+    studies/keep_ratio.yaml: space.keep_ratio.grid.1: Input should be a valid number
+
+Only pydantic, PyYAML and the standard library are imported here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mats_lab.lab.knobs import ALIASES, RESERVED, is_config_key
+
+__all__ = [
+    "Budget",
+    "Constraint",
+    "Objective",
+    "PrunerSpec",
+    "Resources",
+    "SamplerSpec",
+    "Stage",
+    "StudyError",
+    "StudySpec",
+    "Variable",
+    "load_study",
+    "parse_duration",
+]
+
+Scalar = bool | int | float | str | None
+#: A grid value: a scalar, or a bundle of several variables set together (``{label: ..., ...}``).
+GridValue = Scalar | dict[str, Scalar]
+
+#: Metrics a trial produces (``val/<metric>`` and ``test/<metric>`` come from MMAction2's
+#: evaluators, the rest from the trial's own measurements).
+COST_METRICS = (
+    "train_gmacs",
+    "test_gmacs",
+    "params_m",
+    "peak_memory_mb",
+    "throughput",
+    "wall_time_s",
+)
+
+
+class StudyError(ValueError):
+    """A study file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Stage(_Strict):
+    """One step of a trial: an ``mm_configs/`` file run as one MMEngine training run."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
+    #: Path relative to the study file's repository (or absolute). May contain ``{variable}``
+    #: placeholders filled from the trial's variables, e.g. ``...-{frame_select}_finetune...``.
+    config: str
+    #: Fixed dotted-key overrides for this stage, applied before the trial's variables.
+    overrides: dict[str, Any] = {}
+    #: Name of an earlier stage whose last checkpoint this stage loads (``load_from``).
+    load_from: str | None = None
+    #: Run MMAction2's test loop after training and record ``test/*`` metrics.
+    test: bool = False
+
+
+_KINDS = {"grid": "grid", "choices": "choices", "int": "int_range", "float": "float_range"}
+
+
+class Variable(_Strict):
+    """One dimension of the search space: exactly one of ``grid``, ``choices``, ``int``,
+    ``float``."""
+
+    grid: list[GridValue] | None = None
+    choices: list[GridValue] | None = None
+    int_range: tuple[int, int] | None = Field(default=None, alias="int")
+    float_range: tuple[float, float] | None = Field(default=None, alias="float")
+    log: bool = False
+    step: float | None = None
+    #: Stages the variable applies to (default: every stage whose config has the key).
+    stages: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Variable:
+        kinds = [k for k, a in _KINDS.items() if getattr(self, a) is not None]
+        if len(kinds) != 1:
+            raise ValueError(
+                f"give exactly one of grid, choices, int, float (got {', '.join(kinds) or 'none'})"
+            )
+        values = self.grid if self.grid is not None else self.choices
+        if values is not None and not values:
+            raise ValueError(f"{kinds[0]} must list at least one value")
+        bounds = self.int_range if self.int_range is not None else self.float_range
+        if bounds is not None:
+            low, high = bounds
+            if not low <= high:
+                raise ValueError(f"low {low} must not exceed high {high}")
+            if self.log and low <= 0:
+                raise ValueError("a log-scaled range needs low > 0")
+        elif self.log or self.step is not None:
+            raise ValueError("log and step only apply to int and float ranges")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(k for k, a in _KINDS.items() if getattr(self, a) is not None)
+
+    @property
+    def values(self) -> list[GridValue]:
+        """The listed values of a grid or choices variable."""
+        return list(self.grid if self.grid is not None else self.choices or [])
+
+
+class Objective(_Strict):
+    """A metric to optimise: ``val/acc/top1``, ``test/acc/top5``, or a cost such as
+    ``train_gmacs``, ``peak_memory_mb``, ``wall_time_s`` (optionally ``<stage>/<cost>``)."""
+
+    metric: str
+    direction: Literal["maximize", "minimize"] = "maximize"
+
+
+class Constraint(_Strict):
+    """A budget a trial must meet to count as feasible (multi-objective studies)."""
+
+    metric: str
+    max: float | None = None
+    min: float | None = None
+
+    @model_validator(mode="after")
+    def _a_bound(self) -> Constraint:
+        if self.max is None and self.min is None:
+            raise ValueError("give max, min or both")
+        return self
+
+
+class SamplerSpec(_Strict):
+    type: Literal["grid", "tpe", "gp", "nsga2", "random"] = "grid"
+    seed: int = 0
+    #: Extra keyword arguments of the Optuna sampler (recorded with the study).
+    args: dict[str, Any] = {}
+
+
+class PrunerSpec(_Strict):
+    type: Literal["none", "median", "percentile", "hyperband", "successive_halving"] = "none"
+    args: dict[str, Any] = {}
+
+
+class Budget(_Strict):
+    #: Number of trials (default: the grid's size for grid studies; required otherwise).
+    trials: Annotated[int, Field(ge=1)] | None = None
+    #: Wall-clock limit: seconds, or ``"90s"``, ``"15m"``, ``"2h"``. No new trial starts after it.
+    time: str | float | None = None
+
+    @field_validator("time")
+    @classmethod
+    def _duration(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class Resources(_Strict):
+    #: GPU ids (``[0, 1, 2]``), a number of CPU slots, or ``auto`` (every GPU, else CPU slots).
+    devices: Any = "auto"
+    trials_per_device: Annotated[int, Field(ge=1)] = 1
+    #: CPU threads per trial when running on CPU slots (default: cores / slots).
+    cpu_threads: Annotated[int, Field(ge=1)] | None = None
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, value: Any) -> Any:
+        return check_devices(value)
+
+
+def check_devices(value: Any) -> list[int] | int | str:
+    """``auto``, a slot count >= 1, or a list of distinct GPU ids >= 0 (also ``"0,1,2"``)."""
+    if value == "auto":
+        return "auto"
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return check_devices(int(text))
+        try:
+            value = [int(v) for v in text.split(",")]
+        except ValueError:
+            raise ValueError(
+                f"expected 'auto', a number of slots or GPU ids like 0,1,2; got {text!r}"
+            ) from None
+    if isinstance(value, bool) or not isinstance(value, (int, list)):
+        raise ValueError(f"expected 'auto', a number of slots or a list of GPU ids, got {value!r}")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError(f"a number of slots must be >= 1, got {value}")
+        return value
+    if not value or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in value):
+        raise ValueError(f"GPU ids must be a non-empty list of integers >= 0, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"GPU ids must be distinct, got {value!r}")
+    return list(value)
+
+
+class StudySpec(_Strict):
+    """A whole study file."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    description: str = ""
+    stages: Annotated[list[Stage], Field(min_length=1)]
+    space: dict[str, Variable] = {}
+    seeds: Annotated[list[int], Field(min_length=1)] = [0]
+    objectives: Annotated[list[Objective], Field(min_length=1)] = [Objective(metric="val/acc/top1")]
+    constraints: list[Constraint] = []
+    sampler: SamplerSpec = SamplerSpec()
+    pruner: PrunerSpec = PrunerSpec()
+    budget: Budget = Budget()
+    resources: Resources = Resources()
+    #: Times a crashed trial is run again before it is recorded as failed.
+    retries: Annotated[int, Field(ge=0)] = 1
+    #: Study folder for trial work dirs and the default stores (relative to the study file).
+    output: str | None = None
+    #: Optuna storage URL (default: a journal file in the study folder).
+    storage: str | None = None
+    #: MLflow tracking URI (default: ``sqlite:///<study folder>/mlflow.db``).
+    tracking_uri: str | None = None
+    #: The trial command (default: the MMEngine stage runner). The launcher appends
+    #: ``--spec STAGE.json``; a fake command makes scheduling testable without a model.
+    command: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StudySpec:
+        names = [s.name for s in self.stages]
+        for i, stage in enumerate(self.stages):
+            if names.count(stage.name) > 1:
+                raise ValueError(f"stages.{i}.name: stage {stage.name!r} is listed twice")
+            if stage.load_from is not None and stage.load_from not in names[:i]:
+                raise ValueError(
+                    f"stages.{i}.load_from: {stage.load_from!r} is not an earlier stage "
+                    f"(earlier: {', '.join(names[:i]) or 'none'})"
+                )
+        placeholders = {f for s in self.stages for f in _fields(s.config)}
+        for key, var in self.space.items():
+            _check_variable_name(key, placeholders)
+            for stage in var.stages or []:
+                if stage not in names:
+                    raise ValueError(f"space.{key}.stages: no stage named {stage!r}")
+            for j, value in enumerate(var.values):
+                if isinstance(value, dict):
+                    for sub in value:
+                        if sub != "label":
+                            _check_variable_name(sub, placeholders, f"space.{key}.grid.{j}.")
+        defined = set(self.space)
+        for var in self.space.values():
+            defined.update(sub for val in var.values if isinstance(val, dict) for sub in val)
+        for i, stage in enumerate(self.stages):
+            for field in _fields(stage.config):
+                if field not in defined:
+                    raise ValueError(
+                        f"stages.{i}.config: placeholder {{{field}}} is not a variable of space"
+                    )
+        if self.sampler.type == "grid":
+            for key, var in self.space.items():
+                if var.kind not in ("grid", "choices"):
+                    raise ValueError(
+                        f"space.{key}: the grid sampler needs listed values (grid or choices), "
+                        f"not a {var.kind} range"
+                    )
+        elif self.budget.trials is None and self.budget.time is None:
+            raise ValueError(f"budget: a {self.sampler.type} study needs budget.trials or .time")
+        if self.pruner.type != "none" and len(self.objectives) > 1:
+            raise ValueError("pruner: Optuna prunes single-objective studies only; use constraints")
+        if self.constraints and self.sampler.type not in ("tpe", "gp", "nsga2"):
+            raise ValueError(f"constraints: the {self.sampler.type} sampler ignores constraints")
+        for i, obj in enumerate(self.objectives):
+            _check_metric(obj.metric, names, f"objectives.{i}.metric")
+        for i, con in enumerate(self.constraints):
+            _check_metric(con.metric, names, f"constraints.{i}.metric")
+        return self
+
+    def variable_names(self) -> list[str]:
+        return list(self.space)
+
+
+def _fields(template: str) -> list[str]:
+    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
+
+
+def _check_variable_name(name: str, placeholders: set[str], where: str = "space.") -> None:
+    if name in RESERVED:
+        raise ValueError(f"{where}{name}: {name!r} is reserved (use the top-level seeds list)")
+    if name in ALIASES or is_config_key(name) or name in placeholders:
+        return
+    raise ValueError(
+        f"{where}{name}: unknown variable; expected a dotted config key (model.backbone.depth), "
+        f"a {{placeholder}} of a stage config, or one of: {', '.join(sorted(ALIASES))}"
+    )
+
+
+def _check_metric(metric: str, stages: list[str], where: str) -> None:
+    head, _, rest = metric.partition("/")
+    if head in ("val", "test") and rest:
+        return
+    if metric in COST_METRICS or (head in stages and rest in COST_METRICS):
+        return
+    raise ValueError(
+        f"{where}: unknown metric {metric!r}; expected val/<name>, test/<name>, "
+        f"one of {', '.join(COST_METRICS)}, or <stage>/<cost>"
+    )
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def parse_duration(value: str | float | int) -> float:
+    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"1d"``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise ValueError(f"expected a duration like 90, '90s', '15m' or '2h', got {value!r}")
+        seconds = float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return seconds
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    # pydantic puts union member names into locations (e.g. 'list[...]', 'int'): drop them.
+    parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p in _TYPE_NAMES))]
+    return ".".join(parts)
+
+
+_TYPE_NAMES = {"int", "float", "str", "bool", "none", "literal['auto']", "function-after"}
+
+
+def _messages(error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        where = _loc(item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"{where}: {message}" if where else message)
+    return list(dict.fromkeys(lines))
+
+
+def load_study(path: str | Path, fixed: dict[str, Any] | None = None) -> StudySpec:
+    """Read and validate a study file.
+
+    ``fixed`` (``--set name=value``) pins a variable to one value for every trial; a name not in
+    the space (an alias or a dotted config key) is added to it. Raises :class:`StudyError`
+    naming the file and the dotted key.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise StudyError(f"{path}: cannot read the study file ({exc.strerror})") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+        raise StudyError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict):
+        raise StudyError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    if fixed:
+        space = data.get("space") or {}
+        if not isinstance(space, dict):
+            raise StudyError(f"{path}: space: expected a mapping")
+        for name, value in fixed.items():
+            old = space.get(name) if isinstance(space.get(name), dict) else {}
+            scope = {"stages": old["stages"]} if "stages" in old else {}
+            space[name] = {"grid": [value], **scope}
+        data["space"] = space
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as exc:
+        lines = _messages(exc)
+        raise StudyError("\n".join(f"{path}: {line}" for line in lines)) from None

@@ -1,0 +1,219 @@
+"""The Optuna side of a sweep: storage, sampler, pruner, the grid queue, stale trials.
+
+One process asks and tells (STACK.md item 5): grids are enqueued by the orchestrator, every
+grid point under a ``point_key`` user attribute, so a restart, a retry or a second worker can
+tell which points are done, running, queued or out of retries. Trials left RUNNING by a killed
+sweep are failed and re-queued here (ask/tell has no heartbeat thread, item 6); with several
+workers on a database server, heartbeats recorded by each worker tell live trials from dead.
+
+Only Optuna and the standard library are imported here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.trial import FrozenTrial, TrialState
+
+from mats_lab.lab.space import Point, point_from_params
+from mats_lab.lab.spec import StudySpec
+
+__all__ = [
+    "POINT_KEY",
+    "FINISHED",
+    "PointStatus",
+    "attempts",
+    "create_sampler",
+    "create_pruner",
+    "enqueue_missing",
+    "fail_stale",
+    "open_storage",
+    "open_study",
+    "point_of",
+]
+
+POINT_KEY = "point_key"
+SEED = "seed"
+FAILURE = "failure"  # user attr of a FAIL trial: CRASH or INTERRUPTED
+CRASH = "crash"
+CONFIG = "config"  # the trial cannot be built: never retried
+INTERRUPTED = "interrupted"
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage:
+    """An Optuna storage from a URL: ``journal:///path`` (or a ``.log``/``.jsonl`` path) for
+    a journal file, ``sqlite:///...``, ``postgresql://...``, ``mysql://...`` for databases."""
+    if url.startswith("journal://"):
+        path = url.removeprefix("journal://")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    if "://" not in url:
+        raise ValueError(f"storage {url!r}: expected journal:///path, sqlite:///path or a DB URL")
+    kwargs: dict[str, Any] = {}
+    if heartbeat_interval and not url.startswith("sqlite"):
+        kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": 4 * heartbeat_interval}
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return RDBStorage(url, **kwargs)
+
+
+def create_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
+    """The study's sampler with its seed (grid studies run enqueued points only)."""
+    s = spec.sampler
+    constraints = _constraints_func(spec) if spec.constraints else None
+    if s.type in ("grid", "random"):
+        return optuna.samplers.RandomSampler(seed=s.seed, **s.args)
+    if s.type == "tpe":
+        return optuna.samplers.TPESampler(seed=s.seed, constraints_func=constraints, **s.args)
+    if s.type == "gp":
+        return optuna.samplers.GPSampler(seed=s.seed, constraints_func=constraints, **s.args)
+    return optuna.samplers.NSGAIISampler(seed=s.seed, constraints_func=constraints, **s.args)
+
+
+def _constraints_func(spec: StudySpec) -> Any:
+    """Feasible when every value <= 0 (Optuna's convention), from the trial's metrics attr."""
+    bounds = [(c.metric, c.max, c.min) for c in spec.constraints]
+
+    def constraints(trial: FrozenTrial) -> list[float]:
+        metrics = trial.user_attrs.get("metrics", {})
+        out = []
+        for metric, high, low in bounds:
+            value = metrics.get(metric)
+            if value is None:
+                out.append(1.0)  # unmeasured: infeasible
+                continue
+            if high is not None:
+                out.append(float(value) - high)
+            if low is not None:
+                out.append(low - float(value))
+        return out
+
+    return constraints
+
+
+def create_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    p = spec.pruner
+    if p.type == "median":
+        return optuna.pruners.MedianPruner(**p.args)
+    if p.type == "percentile":
+        return optuna.pruners.PercentilePruner(**({"percentile": 50.0} | p.args))
+    if p.type == "hyperband":
+        return optuna.pruners.HyperbandPruner(**p.args)
+    if p.type == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner(**p.args)
+    return optuna.pruners.NopPruner()
+
+
+def open_study(spec: StudySpec, storage: BaseStorage, fresh: bool = False) -> optuna.Study:
+    """Create the study, or load it (resume); ``fresh`` deletes a stored one first."""
+    if fresh:
+        try:
+            optuna.delete_study(study_name=spec.name, storage=storage)
+        except KeyError:
+            pass
+    study = optuna.create_study(
+        study_name=spec.name,
+        storage=storage,
+        directions=[o.direction for o in spec.objectives],
+        sampler=create_sampler(spec),
+        pruner=create_pruner(spec),
+        load_if_exists=True,
+    )
+    stored = [d.name.lower() for d in study.directions]
+    wanted = [o.direction for o in spec.objectives]
+    if stored != wanted:
+        raise ValueError(
+            f"study {spec.name!r} exists with directions {stored}, the file asks {wanted}; "
+            "use --fresh to start over or rename the study"
+        )
+    study.set_user_attr(
+        "study_spec", json.loads(spec.model_dump_json(by_alias=True, exclude_none=True))
+    )
+    sampler = {"type": spec.sampler.type, "seed": spec.sampler.seed, "args": spec.sampler.args}
+    study.set_user_attr("sampler", sampler | {"optuna": optuna.__version__})
+    return study
+
+
+def point_of(spec: StudySpec, trial: FrozenTrial) -> Point:
+    """The point a stored trial ran (params + seed user attr)."""
+    return point_from_params(spec, dict(trial.params), int(trial.user_attrs.get(SEED, 0)))
+
+
+def attempts(study: optuna.Study) -> dict[str, Counter]:
+    """``point_key -> Counter(state name)`` over every stored trial."""
+    out: dict[str, Counter] = {}
+    for trial in study.get_trials(deepcopy=False):
+        key = trial.user_attrs.get(POINT_KEY)
+        if key:
+            out.setdefault(key, Counter())[trial.state.name] += 1
+            failure = trial.user_attrs.get(FAILURE)
+            if trial.state == TrialState.FAIL and failure in (CRASH, CONFIG):
+                out[key][failure.upper()] += 1
+    return out
+
+
+class PointStatus:
+    """What the storage says about each grid point."""
+
+    def __init__(self, study: optuna.Study, retries: int) -> None:
+        self.counts = attempts(study)
+        self.retries = retries
+
+    def done(self, key: str) -> bool:
+        c = self.counts.get(key, Counter())
+        return bool(c["COMPLETE"] or c["PRUNED"])
+
+    def active(self, key: str) -> bool:
+        c = self.counts.get(key, Counter())
+        return bool(c["WAITING"] or c["RUNNING"])
+
+    def exhausted(self, key: str) -> bool:
+        """Crashed more than ``retries`` times (interrupted runs do not count)."""
+        counts = self.counts.get(key, Counter())
+        return counts["CRASH"] > self.retries or counts["CONFIG"] > 0
+
+
+def enqueue_missing(study: optuna.Study, spec: StudySpec, points: list[Point]) -> int:
+    """Queue every point that is not done, not queued or running, and has retries left."""
+    status = PointStatus(study, spec.retries)
+    added = 0
+    for point in points:
+        if status.done(point.key) or status.active(point.key) or status.exhausted(point.key):
+            continue
+        study.enqueue_trial(dict(point.params), user_attrs={POINT_KEY: point.key, SEED: point.seed})
+        added += 1
+    return added
+
+
+def fail_stale(study: optuna.Study, heartbeats: bool) -> list[int]:
+    """Fail the trials a stopped sweep left RUNNING; returns their numbers.
+
+    With ``heartbeats`` (a database storage shared by workers) only trials whose worker stopped
+    beating are failed; otherwise the caller holds the study's lock and every RUNNING trial is
+    stale.
+    """
+    storage = study._storage
+    if heartbeats:
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        optuna.storages.fail_stale_trials(study)
+        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        stale = before - after
+        for trial in study.get_trials(deepcopy=False):
+            if trial.number in stale:
+                storage.set_trial_user_attr(trial._trial_id, FAILURE, INTERRUPTED)
+        return sorted(stale)
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.set_trial_user_attr(trial._trial_id, FAILURE, INTERRUPTED)
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        failed.append(trial.number)
+    return failed

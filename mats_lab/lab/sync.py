@@ -1,0 +1,64 @@
+"""``mats-lab sync``: push the finished trials of a study's Optuna storage to MLflow.
+
+Used after a sweep ran with MLflow unreachable: every finished trial without a recorded run is
+logged as a child run of its own sweep's parent run (created if that never reached MLflow).
+Idempotent: a trial already logged (found by its tags) is left alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from optuna.trial import TrialState
+
+from mats_lab.lab import study as st
+from mats_lab.lab.records import git_commit, trial_record
+from mats_lab.lab.spec import StudySpec
+from mats_lab.lab.sweep import default_storage, default_tracking, study_paths
+from mats_lab.lab.tracking import STUDY_TAG, SWEEP_TAG, is_synced, sync_trial
+
+__all__ = ["sync_study"]
+
+
+def _parent(client, experiment_id: str, study: str, sweep: str) -> str:  # noqa: ANN001
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{STUDY_TAG}` = '{study}' and tags.`{SWEEP_TAG}` = '{sweep}'",
+        max_results=1,
+    )
+    if runs:
+        return runs[0].info.run_id
+    run = client.create_run(
+        experiment_id, run_name=f"sweep-{sweep}", tags={STUDY_TAG: study, SWEEP_TAG: sweep}
+    )
+    client.set_terminated(run.info.run_id, status="FINISHED")
+    return run.info.run_id
+
+
+def sync_study(
+    spec: StudySpec, study_file: Path, storage: str | None, tracking_uri: str | None
+) -> tuple[int, int]:
+    """Returns ``(pushed, finished trials)``."""
+    from mlflow.tracking import MlflowClient
+
+    folder, root = study_paths(spec, study_file)
+    storage_url = storage or spec.storage or default_storage(folder)
+    uri = tracking_uri or spec.tracking_uri or default_tracking(folder)
+    study = st.open_study(spec, st.open_storage(storage_url))
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(spec.name)
+    experiment_id = found.experiment_id if found else client.create_experiment(spec.name)
+    commit = git_commit(root)
+    finished = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+    ]
+    pushed = 0
+    for trial in finished:
+        if is_synced(client, experiment_id, spec.name, trial.number):
+            continue
+        parent = _parent(client, experiment_id, spec.name, str(trial.user_attrs.get("sweep", "")))
+        sync_trial(client, experiment_id, spec.name, trial_record(trial, commit), parent)
+        pushed += 1
+    return pushed, len(finished)

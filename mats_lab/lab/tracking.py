@@ -1,0 +1,204 @@
+"""MLflow bookkeeping of a sweep: one experiment per study, a parent run per sweep, a child run
+per trial, written only by the orchestrator.
+
+Trials never talk to MLflow: the orchestrator creates the experiment (and so the database) once
+before any trial starts (STACK.md item 4), owns every run's status (a crashed trial is FAILED),
+and logs a finished trial from what the study's Optuna storage holds (params, per-epoch
+history, final metrics, cost) plus the stage files (dumped configs, logs) as artifacts. All
+calls go through one background thread, so a slow or unreachable tracking server never stalls
+the scheduling loop; when MLflow is unreachable the tracker goes offline, the study's storage
+keeps everything, and ``mats-lab sync`` pushes the trials later (:func:`sync_trial` is
+idempotent: it finds a trial's run by its tags).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Tracker", "trial_run_tags"]
+
+log = logging.getLogger("mats_lab.tracking")
+
+STUDY_TAG = "mats_lab.study"
+TRIAL_TAG = "mats_lab.trial"
+SWEEP_TAG = "mats_lab.sweep"
+SYNCED_TAG = "mats_lab.synced"
+_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
+
+
+def trial_run_tags(study: str, number: int) -> dict[str, str]:
+    return {STUDY_TAG: study, TRIAL_TAG: str(number)}
+
+
+class Tracker:
+    """MLflow client for one study, with a single writer thread."""
+
+    def __init__(self, tracking_uri: str, study: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.study = study
+        self.online = True
+        self.error = ""
+        self.parent_id: str | None = None
+        self.experiment_id: str | None = None
+        self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._client: Any = None
+
+    # -- connection ---------------------------------------------------------------------------
+    def connect(self) -> bool:
+        """Create the experiment (and the database) now, in this process; False if offline."""
+        try:
+            from mlflow.tracking import MlflowClient
+
+            if self.tracking_uri.startswith("sqlite:///"):
+                Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(
+                    parents=True, exist_ok=True
+                )
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            found = self._client.get_experiment_by_name(self.study)
+            if found is None:
+                self.experiment_id = self._client.create_experiment(self.study)
+            else:
+                self.experiment_id = found.experiment_id
+        except Exception as exc:  # noqa: BLE001 - any failure means: run without MLflow
+            self._offline(exc)
+            return False
+        self._thread = threading.Thread(target=self._work, name="mlflow-writer", daemon=True)
+        self._thread.start()
+        return True
+
+    def _offline(self, exc: BaseException) -> None:
+        if self.online:
+            log.warning(
+                "MLflow at %s is unavailable (%s); results stay in the study storage, "
+                "push them later with `mats-lab sync`",
+                self.tracking_uri,
+                exc,
+            )
+        self.online = False
+        self.error = f"{type(exc).__name__}: {exc}"
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            if self.online:
+                try:
+                    job()
+                except Exception as exc:  # noqa: BLE001
+                    self._offline(exc)
+
+    def submit(self, job: Callable[[], None]) -> None:
+        if self._thread is not None and self.online:
+            self._queue.put(job)
+
+    def close(self, timeout: float = 120.0) -> None:
+        """Finish queued writes (at most ``timeout`` seconds)."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    # -- runs ---------------------------------------------------------------------------------
+    def start_parent(self, sweep_id: str, tags: dict[str, str], params: dict[str, Any]) -> None:
+        def job() -> None:
+            run = self._client.create_run(
+                self.experiment_id,
+                run_name=f"sweep-{sweep_id}",
+                tags={STUDY_TAG: self.study, SWEEP_TAG: sweep_id, **tags},
+            )
+            self.parent_id = run.info.run_id
+            for key, value in params.items():
+                self._client.log_param(self.parent_id, key, _short(value))
+
+        self.submit(job)
+
+    def end_parent(self, status: str, summary: dict[str, float]) -> None:
+        def job() -> None:
+            if self.parent_id is None:
+                return
+            for key, value in summary.items():
+                self._client.log_metric(self.parent_id, key, float(value))
+            self._client.set_terminated(self.parent_id, status=status)
+
+        self.submit(job)
+
+    def log_trial(self, record: dict, on_done: Callable[[str], None] | None = None) -> None:
+        """Log one finished trial (a :func:`mats_lab.lab.records.trial_record`) as a child run."""
+
+        def job() -> None:
+            run_id = sync_trial(
+                self._client, self.experiment_id, self.study, record, self.parent_id
+            )
+            if on_done is not None:
+                on_done(run_id)
+
+        self.submit(job)
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _find_run(client: Any, experiment_id: str, study: str, number: int) -> Any:
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{STUDY_TAG}` = '{study}' and tags.`{TRIAL_TAG}` = '{number}'",
+        max_results=5,
+    )
+    return runs[0] if runs else None
+
+
+def is_synced(client: Any, experiment_id: str, study: str, number: int) -> bool:
+    run = _find_run(client, experiment_id, study, number)
+    return run is not None and run.data.tags.get(SYNCED_TAG) == "1"
+
+
+def sync_trial(
+    client: Any, experiment_id: str, study: str, record: dict, parent_id: str | None
+) -> str:
+    """Create (or complete) the child run of one finished trial; returns its run id."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    number = int(record["number"])
+    run = _find_run(client, experiment_id, study, number)
+    if run is not None and run.data.tags.get(SYNCED_TAG) == "1":
+        return run.info.run_id
+    tags = trial_run_tags(study, number) | {k: str(v) for k, v in record.get("tags", {}).items()}
+    if parent_id:
+        tags["mlflow.parentRunId"] = parent_id
+    if run is None:
+        run = client.create_run(experiment_id, run_name=record["name"], tags=tags)
+    run_id = run.info.run_id
+    params = [Param(k, _short(v)) for k, v in record.get("params", {}).items()]
+    timestamp = int(record.get("end_time", 0) * 1000) or None
+    metrics = []
+    for name, points in record.get("history", {}).items():
+        for step, value in points:
+            if value is not None:
+                metrics.append(Metric(name, float(value), timestamp or 0, int(step)))
+    for name, value in record.get("metrics", {}).items():
+        if name in record.get("history", {}):
+            continue  # the history's last epoch is the final value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            metrics.append(Metric(name, float(value), timestamp or 0, 0))
+    existing = set(run.data.params)
+    params = [p for p in params if p.key not in existing]
+    client.log_batch(run_id, tags=[RunTag(k, v) for k, v in tags.items()])
+    for start in range(0, len(params), 100):
+        client.log_batch(run_id, params=params[start : start + 100])
+    for start in range(0, len(metrics), 500):
+        client.log_batch(run_id, metrics=metrics[start : start + 500])
+    for path, folder in record.get("artifacts", []):
+        if Path(path).is_file():
+            client.log_artifact(run_id, path, artifact_path=folder)
+    client.set_tag(run_id, SYNCED_TAG, "1")
+    client.set_terminated(run_id, status=_STATUS.get(record["state"], "FAILED"))
+    return run_id
