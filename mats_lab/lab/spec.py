@@ -241,7 +241,7 @@ class StudySpec(_Strict):
     def _consistent(self) -> StudySpec:
         names = [s.name for s in self.stages]
         for i, stage in enumerate(self.stages):
-            if names.count(stage.name) > 1:
+            if stage.name in names[:i]:
                 raise ValueError(f"stages.{i}.name: stage {stage.name!r} is listed twice")
             if stage.load_from is not None and stage.load_from not in names[:i]:
                 raise ValueError(
@@ -250,7 +250,8 @@ class StudySpec(_Strict):
                 )
         placeholders = {f for s in self.stages for f in _fields(s.config)}
         for key, var in self.space.items():
-            _check_variable_name(key, placeholders)
+            if not all(isinstance(v, dict) for v in var.values) or not var.values:
+                _check_variable_name(key, placeholders)  # a bundle's name is a free label
             for stage in var.stages or []:
                 if stage not in names:
                     raise ValueError(f"space.{key}.stages: no stage named {stage!r}")

@@ -197,7 +197,9 @@ class Sweep:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
         self._summary()
-        return 130 if self._stop else 0
+        if self._stop:
+            return 130
+        return 1 if any(state == "FAIL" for _, state in self.finished) else 0
 
     def _on_signal(self, signum: int, frame: object) -> None:
         if self._stop:  # second signal: leave now, the next run re-queues what is left

@@ -16,6 +16,7 @@ from mats_lab.mm import (  # noqa: E402  (registers)
     datasets,
     motion_transforms,
     pretrain,
+    progress_hook,
     robust_dataset,
     transforms,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "datasets",
     "motion_transforms",
     "pretrain",
+    "progress_hook",
     "robust_dataset",
     "transforms",
 ]

@@ -152,18 +152,25 @@ def _epochs(cfg: Config, value: Any) -> list[str]:
         train_cfg["val_interval"] = epochs
         changed.append("train_cfg.val_interval")
     schedulers = cfg.get("param_scheduler") or []
-    for i, sched in enumerate(schedulers if isinstance(schedulers, list) else [schedulers]):
+    if isinstance(schedulers, Mapping):
+        schedulers = [schedulers]
+    kept = []
+    for i, sched in enumerate(schedulers):
         begin = int(sched.get("begin", 0))
-        if sched.get("end") == old:
-            if begin >= epochs:
-                raise KnobError(
-                    f"epochs={epochs} ends before param_scheduler.{i} begins (epoch {begin})"
-                )
+        if begin >= epochs:  # starts after the new end (a cosine after a long warm-up)
+            changed.append(f"param_scheduler.{i} (dropped)")
+            continue
+        end = sched.get("end")
+        if end is not None and (end == old or end > epochs):
+            span = end - begin
             sched["end"] = epochs
             changed.append(f"param_scheduler.{i}.end")
-            if sched.get("T_max") == old - begin:
+            if sched.get("T_max") == span:
                 sched["T_max"] = epochs - begin
                 changed.append(f"param_scheduler.{i}.T_max")
+        kept.append(sched)
+    if kept != list(schedulers):
+        cfg.param_scheduler = kept
     return changed
 
 
