@@ -421,7 +421,7 @@ class Sweep:
             owner.stage_meta.append(self._meta(run.plan, run.work_dir, None, False))
             self._fail(owner, f"stage {run.plan.name} exited with {code}", kind, tail)
             return
-        self._take_result(owner, run.plan, result, reused=False)
+        self._take_result(owner, run.plan, result, reused=bool(result.get("reused_from")))
         owner.next_stage += 1
         plan = self._advance(owner, self._busy_keys())
         if plan is not None:

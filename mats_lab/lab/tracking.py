@@ -14,6 +14,7 @@ idempotent: it finds a trial's run by its tags).
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
@@ -52,6 +53,9 @@ class Tracker:
     # -- connection ---------------------------------------------------------------------------
     def connect(self) -> bool:
         """Create the experiment (and the database) now, in this process; False if offline."""
+        # An unreachable server should cost seconds, not MLflow's minutes of retries.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
         try:
             from mlflow.tracking import MlflowClient
 

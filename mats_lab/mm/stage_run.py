@@ -72,6 +72,31 @@ def _last_checkpoint(work_dir: Path) -> str | None:
     return None
 
 
+def _twin_link(work_dir: Path, digest: str) -> Path:
+    return work_dir.parent / "by-config" / digest
+
+
+def _completed_twin(work_dir: Path, digest: str) -> Path | None:
+    """Another stage dir that finished training the identical resolved config, if any."""
+    link = _twin_link(work_dir, digest)
+    if not link.is_symlink():
+        return None
+    target = link.resolve()
+    if target == work_dir.resolve() or not (target / "result.json").is_file():
+        return None
+    return target
+
+
+def _register_twin(work_dir: Path, digest: str) -> None:
+    """Point ``by-config/<hash>`` at this finished stage (atomically)."""
+    link = _twin_link(work_dir, digest)
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    os.symlink(work_dir.resolve(), tmp)
+    os.replace(tmp, link)
+
+
 def _peak_memory_mb() -> float:
     import torch
 
@@ -125,6 +150,11 @@ def run(spec: dict) -> dict:
     (work_dir / "resolved.json").write_text(json.dumps(info, indent=1))
     if spec.get("resolve_only"):
         return info
+    same = _completed_twin(work_dir, info["config_hash"])
+    if same is not None:
+        print(f"mats-lab: same resolved config already trained in {same}; reusing it", flush=True)
+        twin = json.loads((same / "result.json").read_text())
+        return twin | info | {"reused_from": str(same)}
     resume_from = _last_checkpoint(work_dir)
     if resume_from:
         cfg.resume = True
@@ -188,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     tmp = out.with_suffix(".tmp")
     tmp.write_text(json.dumps(result, indent=1, default=str))
     os.replace(tmp, out)
+    if result.get("status") == "ok" and not result.get("reused_from"):
+        _register_twin(Path(spec["work_dir"]), result["config_hash"])
     return 0
 
 

@@ -1,0 +1,250 @@
+"""The sweep orchestrator end to end with the fake trial command (no model): completion, MLflow
+records, stage reuse, retries, config errors, pruning, kills and resume, MLflow outages."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from mats_lab.lab.spec import load_study
+from mats_lab.lab.sweep import Sweep, SweepOptions
+
+FAKE = [sys.executable, "-m", "mats_lab.lab.fake_stage"]
+FT = "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
+PT = "mm_configs/mats_vit-tiny-p8_pretrain_8x4x1_motion-synth.py"
+
+
+def study_file(tmp_path: Path, **fields) -> Path:
+    data = {
+        "name": "t",
+        "stages": [{"name": "finetune", "config": FT, "overrides": {"fake.duration": 0.3}}],
+        "space": {"keep_ratio": {"grid": [0.3, 0.6]}},
+        "resources": {"devices": 2},
+        "command": FAKE,
+        "output": str(tmp_path / "study"),
+    }
+    data.update(fields)
+    path = tmp_path / "t.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def run_sweep(path: Path, **options) -> tuple[int, str]:
+    out = io.StringIO()
+    spec = load_study(path)
+    code = Sweep(spec, path, SweepOptions(out=out, poll=0.05, **options)).run()
+    return code, out.getvalue()
+
+
+def trials(tmp_path: Path) -> list[optuna.trial.FrozenTrial]:
+    from mats_lab.lab.study import open_storage
+
+    storage = open_storage(f"journal://{tmp_path / 'study' / 'optuna.journal'}")
+    return optuna.load_study(study_name="t", storage=storage).get_trials()
+
+
+def completed_keys(tmp_path: Path) -> list[str]:
+    return [t.user_attrs["point_key"] for t in trials(tmp_path) if t.state == TrialState.COMPLETE]
+
+
+def runs(tmp_path: Path):
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'study' / 'mlflow.db'}")
+    return mlflow.search_runs(experiment_names=["t"])
+
+
+def test_grid_completes_and_mlflow_has_parent_and_children(tmp_path):
+    path = study_file(tmp_path, seeds=[0, 1])
+    code, out = run_sweep(path)
+    assert code == 0, out
+    keys = completed_keys(tmp_path)
+    assert len(keys) == 4 and len(set(keys)) == 4  # 2 keep ratios x 2 seeds, once each
+    df = runs(tmp_path)
+    parents = df[df["tags.mats_lab.trial"].isna()]
+    children = df[df["tags.mats_lab.trial"].notna()]
+    assert len(parents) == 1 and len(children) == 4
+    assert set(children["tags.mlflow.parentRunId"]) == {parents.run_id.iloc[0]}
+    assert set(children["status"]) == {"FINISHED"}
+    assert set(children["params.keep_ratio"]) == {"0.3", "0.6"}
+    assert set(children["params.seed"]) == {"0", "1"}
+    # final metric, cost, and the per-epoch history (3 epochs of the fake run)
+    row = children[children["params.keep_ratio"] == "0.6"].iloc[0]
+    assert row["metrics.val/acc/top1"] == pytest.approx(0.74)
+    assert row["metrics.train_gmacs"] == pytest.approx(0.6)
+    for column in ("metrics.peak_memory_mb", "metrics.throughput", "metrics.wall_time_s"):
+        assert row[column] > 0
+    history = mlflow.tracking.MlflowClient().get_metric_history(row.run_id, "val/acc/top1")
+    assert [m.step for m in history] == [1, 2, 3]
+    assert "git_commit" in row.index.str.removeprefix("tags.").tolist()
+    assert "Summary" not in out and "COMPLETE 4" in out
+
+
+def test_second_run_resumes_without_rerunning(tmp_path):
+    path = study_file(tmp_path)
+    assert run_sweep(path)[0] == 0
+    code, out = run_sweep(path)
+    assert code == 0
+    assert "0 queued now" in out
+    assert len(trials(tmp_path)) == 2
+
+
+def test_shared_stage_runs_once(tmp_path):
+    stages = [
+        {"name": "pretrain", "config": PT, "overrides": {"fake.duration": 0.3}},
+        {"name": "finetune", "config": FT, "load_from": "pretrain",
+         "overrides": {"fake.duration": 0.3}},
+    ]
+    space = {"keep_ratio": {"grid": [0.3, 0.45, 0.6], "stages": ["finetune"]}}
+    path = study_file(tmp_path, stages=stages, space=space)
+    code, out = run_sweep(path)
+    assert code == 0, out
+    pre_dirs = list((tmp_path / "study" / "stages").glob("pretrain-*"))
+    assert len(pre_dirs) == 1 and (pre_dirs[0] / "attempts").read_text() == "1"
+    reused = [s["reused"] for t in trials(tmp_path) for s in t.user_attrs["stages"]
+              if s["name"] == "pretrain"]
+    assert sorted(reused) == [False, True, True]
+    # every fine-tuning loaded the one pre-training checkpoint
+    for ft in (tmp_path / "study" / "stages").glob("finetune-*"):
+        result = json.loads((ft / "result.json").read_text())
+        assert result["load_from"].startswith(str(pre_dirs[0]))
+
+
+def test_crash_is_retried_and_resumes_from_checkpoint(tmp_path):
+    path = study_file(
+        tmp_path,
+        stages=[{"name": "finetune", "config": FT,
+                 "overrides": {"fake.duration": 0.6, "fake.epochs": 4, "fake.fail_times": 1}}],
+        space={"keep_ratio": {"grid": [0.5]}},
+    )
+    code, out = run_sweep(path)
+    assert code == 1  # a trial failed on the way (then succeeded on retry)
+    states = sorted(t.state.name for t in trials(tmp_path))
+    assert states == ["COMPLETE", "FAIL"]
+    failed = next(t for t in trials(tmp_path) if t.state == TrialState.FAIL)
+    assert failed.user_attrs["failure"] == "crash"
+    assert "simulated crash" in failed.user_attrs["log_tail"]
+    log = next((tmp_path / "study" / "stages").glob("finetune-*/stage.log")).read_text()
+    assert "resuming from checkpoint" in log
+    df = runs(tmp_path)
+    assert sorted(df[df["tags.mats_lab.trial"].notna()]["status"]) == ["FAILED", "FINISHED"]
+
+
+def test_exhausted_retries_fail_the_point_and_the_study_goes_on(tmp_path):
+    path = study_file(
+        tmp_path,
+        stages=[{"name": "finetune", "config": FT, "overrides": {"fake.duration": 0.2}}],
+        space={"keep_ratio": {"grid": [0.3, 0.6]}, "fake.fail_times": {"grid": [0, 9]}},
+        retries=1,
+    )
+    code, out = run_sweep(path)
+    assert code == 1
+    by_state: dict[str, int] = {}
+    for t in trials(tmp_path):
+        by_state[t.state.name] = by_state.get(t.state.name, 0) + 1
+    assert by_state == {"COMPLETE": 2, "FAIL": 4}  # 2 failing points x (1 try + 1 retry)
+    assert "FAILED (crash)" in out
+
+
+def test_config_error_is_not_retried(tmp_path):
+    path = study_file(
+        tmp_path,
+        stages=[{"name": "finetune", "config": FT, "overrides": {"fake.config_error": True}}],
+        space={"keep_ratio": {"grid": [0.5]}},
+        retries=3,
+    )
+    code, out = run_sweep(path)
+    assert code == 1
+    assert [t.user_attrs["failure"] for t in trials(tmp_path)] == ["config"]
+    assert "stage config error" in out
+
+
+def test_median_pruner_stops_a_worse_trial(tmp_path):
+    path = study_file(
+        tmp_path,
+        stages=[{"name": "finetune", "config": FT,
+                 "overrides": {"fake.duration": 3.0, "fake.epochs": 6}}],
+        space={"keep_ratio": {"grid": [0.9, 0.1]}},
+        pruner={"type": "median", "args": {"n_startup_trials": 1, "n_warmup_steps": 0}},
+        resources={"devices": 1},
+    )
+    code, out = run_sweep(path)
+    assert code == 0, out
+    states = {t.params["keep_ratio"]: t.state.name for t in trials(tmp_path)}
+    assert states == {0.9: "COMPLETE", 0.1: "PRUNED"}
+    pruned = next(t for t in trials(tmp_path) if t.state == TrialState.PRUNED)
+    assert 1 <= max(pruned.intermediate_values) < 6
+
+
+def test_unreachable_mlflow_keeps_results_and_sync_pushes_them(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    path = study_file(tmp_path)
+    code, out = run_sweep(path, tracking_uri="http://127.0.0.1:9")
+    assert code == 0
+    assert "mats-lab sync" in out
+    assert len(completed_keys(tmp_path)) == 2
+    from mats_lab.lab.sync import sync_study
+
+    uri = f"sqlite:///{tmp_path / 'study' / 'mlflow.db'}"
+    assert sync_study(load_study(path), path, None, uri) == (2, 2)
+    assert sync_study(load_study(path), path, None, uri) == (0, 2)  # idempotent
+    children = runs(tmp_path)
+    children = children[children["tags.mats_lab.trial"].notna()]
+    assert len(children) == 2 and set(children["status"]) == {"FINISHED"}
+
+
+def _sweep_process(path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mats_lab.cli.main", "sweep", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for(predicate, timeout: float = 60.0) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise TimeoutError("condition not reached")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_sweep_resumes_and_completes_each_point_once(tmp_path, sig):
+    path = study_file(
+        tmp_path,
+        stages=[{"name": "finetune", "config": FT,
+                 "overrides": {"fake.duration": 3.0, "fake.epochs": 6}}],
+        space={"keep_ratio": {"grid": [0.3, 0.5, 0.7]}},
+        resources={"devices": 2},
+    )
+    proc = _sweep_process(path)
+    stages = tmp_path / "study" / "stages"
+    # kill once a trial has written a checkpoint but not finished
+    _wait_for(lambda: any(stages.glob("finetune-*/epoch_2.ckpt")))
+    os.kill(proc.pid, sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    time.sleep(0.3)  # children die with the sweep (PDEATHSIG / SIGTERM)
+    proc = _sweep_process(path)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    keys = completed_keys(tmp_path)
+    assert len(keys) == 3 and len(set(keys)) == 3
+    logs = [p.read_text() for p in stages.glob("finetune-*/stage.log")]
+    assert any("resuming from checkpoint" in log for log in logs)
+    for log in logs:  # no stage ever ran twice at once: attempts are sequential
+        assert log.count("=== mats-lab: trial") >= 1
