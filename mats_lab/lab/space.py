@@ -190,8 +190,8 @@ def plan_stages(
         config = Path(config_name)
         config = (config if config.is_absolute() else root / config).resolve()
         overrides: dict[str, Any] = dict(stage.overrides)
-        knobs: dict[str, Scalar] = {}
-        strict: list[str] = []
+        knobs: dict[str, Scalar] = dict(stage.knobs)
+        strict: list[str] = list(stage.knobs)
         for name, value in point.values.items():
             scope = _scope(spec, name)
             if name in placeholders or (scope is not None and stage.name not in scope):

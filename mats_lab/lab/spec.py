@@ -70,6 +70,8 @@ class Stage(_Strict):
     config: str
     #: Fixed dotted-key overrides for this stage, applied before the trial's variables.
     overrides: dict[str, Any] = {}
+    #: Fixed MATS knobs (aliases such as ``epochs``) for this stage, before the variables.
+    knobs: dict[str, Any] = {}
     #: Name of an earlier stage whose last checkpoint this stage loads (``load_from``).
     load_from: str | None = None
     #: Run MMAction2's test loop after training and record ``test/*`` metrics.
@@ -241,6 +243,18 @@ class StudySpec(_Strict):
     def _consistent(self) -> StudySpec:
         names = [s.name for s in self.stages]
         for i, stage in enumerate(self.stages):
+            for knob in stage.knobs:
+                if knob not in ALIASES:
+                    raise ValueError(
+                        f"stages.{i}.knobs.{knob}: unknown knob; expected one of "
+                        f"{', '.join(sorted(ALIASES))} (dotted keys go in overrides)"
+                    )
+            for key in stage.overrides:
+                if not (is_config_key(key) or key.isidentifier()) or key in ALIASES:
+                    raise ValueError(
+                        f"stages.{i}.overrides.{key}: expected a config key such as "
+                        "train_cfg.max_epochs or load_from (knobs such as epochs go in knobs)"
+                    )
             if stage.name in names[:i]:
                 raise ValueError(f"stages.{i}.name: stage {stage.name!r} is listed twice")
             if stage.load_from is not None and stage.load_from not in names[:i]:

@@ -1,0 +1,44 @@
+# The cheap frame-selection ablation for ViT-B/16 on UCF101: 32 candidate frames spread over the
+# video, the data pipeline keeps the 8 tubelets with most pixel change; then MATS keep 0.6.
+_base_ = ['mats_vit-base-p16_finetune_16x4x1_ucf101.py']
+
+decode_backend = 'pyav'
+train_pipeline = [
+    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CandidateSampleFrames', clip_len=16, frame_interval=4, candidate_ratio=2.0),
+    dict(type='CheckedVideoDecode'),
+    dict(type='PixelDiffFrameSelect', frame_budget=16, tubelet_size=2),
+    dict(type='Resize', scale=(-1, 256)),
+    dict(type='RandomResizedCrop'),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False),
+    dict(type='Flip', flip_ratio=0.5),
+    dict(type='VideoRandAugment', magnitude=7, num_ops=4),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+val_pipeline = [
+    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CandidateSampleFrames', clip_len=16, frame_interval=4, candidate_ratio=2.0,
+         test_mode=True),
+    dict(type='CheckedVideoDecode'),
+    dict(type='PixelDiffFrameSelect', frame_budget=16, tubelet_size=2, test_mode=True),
+    dict(type='Resize', scale=(-1, 224)),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+test_pipeline = [  # 5 clips x 3 crops
+    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CandidateSampleFrames', clip_len=16, frame_interval=4, num_clips=5,
+         candidate_ratio=2.0, test_mode=True),
+    dict(type='CheckedVideoDecode'),
+    dict(type='PixelDiffFrameSelect', frame_budget=16, tubelet_size=2, test_mode=True),
+    dict(type='Resize', scale=(-1, 224)),
+    dict(type='ThreeCrop', crop_size=224),
+    dict(type='FormatShape', input_format='NCTHW'),
+    dict(type='PackActionInputs'),
+]
+# MMEngine resolved the base's pipeline variables at parse time: restate the expanded keys.
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -1,0 +1,197 @@
+"""Study files: every schema error names the file, the dotted key and what was expected."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from mats_lab.lab.spec import StudyError, load_study, parse_duration
+
+FT = "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
+BASE = f"""name: s
+stages:
+  - {{name: finetune, config: {FT}}}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return path
+
+
+def error_of(tmp_path: Path, text: str) -> str:
+    path = write(tmp_path, text)
+    with pytest.raises(StudyError) as info:
+        load_study(path)
+    assert str(path) in str(info.value)
+    return str(info.value)
+
+
+def test_a_valid_study_loads_with_defaults(tmp_path):
+    spec = load_study(write(tmp_path, BASE + "space:\n  keep_ratio: {grid: [0.3, 0.6]}\n"))
+    assert spec.sampler.type == "grid" and spec.seeds == [0]
+    assert spec.objectives[0].metric == "val/acc/top1"
+    assert spec.space["keep_ratio"].values == [0.3, 0.6]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (BASE + "bogus: 1\n", r"bogus: unknown key"),
+        (
+            f"name: s\nstages:\n  - {{name: ft, config: {FT}, colour: red}}\n",
+            r"stages\.0\.colour: unknown key",
+        ),
+        ("name: s\n", r"stages: Field required"),
+        ("name: s\nstages: []\n", r"stages: List should have at least 1 item"),
+        (
+            BASE + "space:\n  keep_ratio: {grid: [0.3], choices: [1]}\n",
+            r"space\.keep_ratio.*exactly one of grid, choices, int, float",
+        ),
+        (BASE + "space:\n  keep_ratio: {grid: []}\n", r"space\.keep_ratio.*at least one value"),
+        (
+            BASE + "space:\n  lr: {float: [0.0, 1.0], log: true}\n",
+            r"space\.lr.*log-scaled range needs low > 0",
+        ),
+        (
+            BASE + "space:\n  lr: {float: [2.0, 1.0]}\n",
+            r"space\.lr.*low 2\.0 must not exceed high 1\.0",
+        ),
+        (
+            BASE + "space:\n  colour: {grid: [1]}\n",
+            r"space\.colour: unknown variable; expected a dotted config key",
+        ),
+        (BASE + "space:\n  seed: {grid: [1]}\n", r"space\.seed: 'seed' is reserved"),
+        (
+            BASE + "space:\n  keep_ratio: {grid: [0.3], stages: [pretrain]}\n",
+            r"space\.keep_ratio\.stages: no stage named 'pretrain'",
+        ),
+        (
+            BASE + "space:\n  lr: {float: [0.001, 0.01]}\n",
+            r"space\.lr: the grid sampler needs listed values",
+        ),
+        (
+            BASE + "sampler: {type: tpe}\nspace:\n  lr: {float: [0.001, 0.01]}\n",
+            r"budget: a tpe study needs budget\.trials or \.time",
+        ),
+        (
+            BASE + "sampler: {type: annealing}\n",
+            r"sampler\.type: Input should be 'grid', 'tpe', 'gp', 'nsga2' or 'random'",
+        ),
+        (
+            BASE
+            + "pruner: {type: median}\nobjectives: [{metric: val/acc/top1}, "
+            + "{metric: train_gmacs, direction: minimize}]\n",
+            r"pruner: Optuna prunes single-objective studies only",
+        ),
+        (
+            BASE + "constraints: [{metric: train_gmacs, max: 1}]\n",
+            r"constraints: the grid sampler ignores constraints",
+        ),
+        (
+            BASE + "objectives: [{metric: accuracy}]\n",
+            r"objectives\.0\.metric: unknown metric 'accuracy'",
+        ),
+        (
+            BASE + "objectives: [{metric: val/acc/top1, direction: up}]\n",
+            r"objectives\.0\.direction: Input should be 'maximize' or 'minimize'",
+        ),
+        (
+            BASE + "resources: {devices: -1}\n",
+            r"resources\.devices: a number of slots must be >= 1",
+        ),
+        (BASE + "resources: {devices: [0, 0]}\n", r"resources\.devices: GPU ids must be distinct"),
+        (
+            BASE + "resources: {trials_per_device: 0}\n",
+            r"resources\.trials_per_device: Input should be greater than or equal to 1",
+        ),
+        (BASE + "budget: {time: soon}\n", r"budget\.time: expected a duration like 90"),
+        (BASE + "retries: -1\n", r"retries: Input should be greater than or equal to 0"),
+        (BASE + "seeds: []\n", r"seeds: List should have at least 1 item"),
+        (
+            f"name: s\nstages:\n  - {{name: ft, config: {FT}, load_from: pre}}\n",
+            r"stages\.0\.load_from: 'pre' is not an earlier stage",
+        ),
+        (
+            f"name: s\nstages:\n  - {{name: ft, config: {FT}}}\n  - {{name: ft, config: {FT}}}\n",
+            r"stages\.1\.name: stage 'ft' is listed twice",
+        ),
+        (
+            "name: s\nstages:\n  - {name: ft, config: 'mm_configs/x-{method}.py'}\n",
+            r"stages\.0\.config: placeholder \{method\} is not a variable",
+        ),
+        (
+            f"name: s\nstages:\n  - {{name: ft, config: {FT}, knobs: {{colour: 1}}}}\n",
+            r"stages\.0\.knobs\.colour: unknown knob",
+        ),
+        (
+            f"name: s\nstages:\n  - {{name: ft, config: {FT}, overrides: {{epochs: 1}}}}\n",
+            r"stages\.0\.overrides\.epochs: expected a config key",
+        ),
+        (
+            "name: 'bad name'\nstages:\n  - {name: ft, config: x.py}\n",
+            r"name: String should match pattern",
+        ),
+    ],
+)
+def test_schema_errors_name_the_key(tmp_path, text, expected):
+    assert re.search(expected, error_of(tmp_path, text))
+
+
+def test_yaml_syntax_error_names_line(tmp_path):
+    message = error_of(tmp_path, "name: s\nstages: [\n")
+    assert "not valid YAML" in message and "line" in message
+
+
+def test_top_level_must_be_a_mapping(tmp_path):
+    assert "expected a mapping at the top level, got list" in error_of(tmp_path, "- 1\n- 2\n")
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(StudyError, match=r"missing\.yaml: cannot read the study file"):
+        load_study(tmp_path / "missing.yaml")
+
+
+def test_yaml_tags_are_not_executed(tmp_path):
+    message = error_of(tmp_path, "name: !!python/object/apply:os.system ['true']\n")
+    assert "not valid YAML" in message
+
+
+def test_set_pins_a_variable_and_adds_new_ones(tmp_path):
+    path = write(tmp_path, BASE + "space:\n  keep_ratio: {grid: [0.3, 0.6], stages: [finetune]}\n")
+    spec = load_study(path, {"keep_ratio": 0.45, "epochs": 2})
+    assert spec.space["keep_ratio"].values == [0.45]
+    assert spec.space["keep_ratio"].stages == ["finetune"]
+    assert spec.space["epochs"].values == [2]
+    with pytest.raises(StudyError, match=r"space\.colour: unknown variable"):
+        load_study(path, {"colour": 1})
+
+
+def test_bundles_and_placeholders(tmp_path):
+    text = (
+        "name: s\nstages:\n  - {name: ft, config: 'mm_configs/x-{frame_select}.py'}\n"
+        "space:\n  method:\n    grid:\n      - {label: mats, keep_ratio: 0.5, frame_select: afs}\n"
+        "      - {label: full, keep_ratio: 1.0, frame_select: uniform}\n"
+    )
+    spec = load_study(write(tmp_path, text))
+    assert [v["label"] for v in spec.space["method"].values] == ["mats", "full"]
+    bad = text.replace("keep_ratio: 0.5", "colour: 0.5")
+    assert "space.method.grid.0.colour: unknown variable" in error_of(tmp_path, bad)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [(90, 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0)]
+)
+def test_durations(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+def test_shipped_studies_validate():
+    root = Path(__file__).resolve().parents[1] / "studies"
+    files = sorted(root.glob("*.yaml"))
+    assert files, "studies/ ships study files"
+    for path in files:
+        load_study(path)
