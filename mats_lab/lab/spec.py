@@ -229,7 +229,8 @@ class StudySpec(_Strict):
     resources: Resources = Resources()
     #: Times a crashed trial is run again before it is recorded as failed.
     retries: Annotated[int, Field(ge=0)] = 1
-    #: Study folder for trial work dirs and the default stores (relative to the study file).
+    #: Study folder for trial work dirs and the default stores (relative to the study file;
+    #: default ``runs/<file stem>`` next to it).
     output: str | None = None
     #: Optuna storage URL (default: a journal file in the study folder).
     storage: str | None = None

@@ -56,9 +56,9 @@ class SweepOptions:
 
 
 def study_paths(spec: StudySpec, study_file: Path) -> tuple[Path, Path]:
-    """``(study folder, repository root)``: the folder defaults to ``<file dir>/<file stem>``."""
+    """``(study folder, repository root)``: the folder defaults to ``<file dir>/runs/<stem>``."""
     base = study_file.resolve().parent
-    folder = Path(spec.output) if spec.output else base / study_file.stem
+    folder = Path(spec.output) if spec.output else base / "runs" / study_file.stem
     folder = folder if folder.is_absolute() else (base / folder)
     root = base
     while root != root.parent and not (root / "mm_configs").is_dir():
