@@ -36,3 +36,11 @@ def test_models_import_no_mm_library():
 
 def test_cli_starts_without_torch():
     assert loaded_after("import mats_lab.cli.main", HEAVY_FOR_CLI) == []
+
+
+def test_lab_imports_no_torch_or_mm():
+    statement = (
+        "import mats_lab.lab.sweep, mats_lab.lab.sync, mats_lab.lab.fake_stage, "
+        "mats_lab.lab.tracking, mats_lab.lab.records"
+    )
+    assert loaded_after(statement, ("torch", "mmengine", "mmcv", "mmaction")) == []
