@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -144,9 +145,9 @@ class Sweep:
             ) from None
 
     def _open(self) -> optuna.Study:
-        self.heartbeats = self.options.worker and not self.storage_url.startswith(
-            ("journal://", "sqlite")
-        )
+        # A database server may be shared with workers on other machines: only heartbeats tell
+        # their live trials from dead ones. Local files are this sweep's alone (it holds the lock).
+        self.heartbeats = not self.storage_url.startswith(("journal://", "sqlite"))
         storage = st.open_storage(
             self.storage_url, heartbeat_interval=30 if self.heartbeats else None
         )
@@ -214,9 +215,25 @@ class Sweep:
             if not self.running and not self.waiting:
                 if not self._more_work():
                     return
+            self._wait()  # then poll, so a slot freed by the poll is filled at once
             self._poll()
             self._status()
-            time.sleep(self.options.poll)
+
+    def _wait(self) -> None:
+        """Sleep ``poll`` seconds, or less: until a running stage exits (Linux pidfds)."""
+        fds: list[int] = []
+        try:
+            for run in self.running.values():
+                fds.append(os.pidfd_open(run.proc.pid))
+            if fds:
+                select.select(fds, [], [], self.options.poll)
+                return
+        except (AttributeError, OSError):  # no pidfd_open here, or the stage is already reaped
+            pass
+        finally:
+            for fd in fds:
+                os.close(fd)
+        time.sleep(self.options.poll)
 
     def _budget_left(self) -> bool:
         if self.deadline is not None and time.time() >= self.deadline:

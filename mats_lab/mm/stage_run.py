@@ -157,7 +157,10 @@ def run(spec: dict) -> dict:
         return twin | info | {"reused_from": str(same)}
     resume_from = _last_checkpoint(work_dir)
     if resume_from:
+        # MMEngine resumes from ``load_from`` when it is set: point it at this stage's own
+        # checkpoint, not at the earlier stage's weights it started from.
         cfg.resume = True
+        cfg.load_from = resume_from
         print(f"mats-lab: resuming from checkpoint {resume_from}", flush=True)
     threads = spec.get("cpu_threads")
     if threads:

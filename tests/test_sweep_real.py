@@ -1,0 +1,154 @@
+"""A real sweep (MMEngine stage runner, tiny configs, the tiny data preset): a pre-train ->
+fine-tune -> test trial completes with cost and metrics; the sweep SIGKILLed in the middle of a
+fine-tuning resumes it from its checkpoint; the dumped config replays with tools/train.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from mats_lab.lab.study import open_storage
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_overrides(root: Path, splits: tuple[str, ...]) -> dict:
+    options: dict = {}
+    for split in splits:
+        key = f"{split}_dataloader"
+        options.update(
+            {
+                f"{key}.dataset.synth_root": str(root),
+                f"{key}.dataset.synth_size": "tiny",
+                f"{key}.dataset.ann_file": str(root / f"{split}_list_videos.txt"),
+                f"{key}.dataset.data_prefix.video": str(root),
+                f"{key}.batch_size": 4,
+                f"{key}.num_workers": 0,
+                f"{key}.persistent_workers": False,
+            }
+        )
+    return options
+
+
+def write_study(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    study = {
+        "name": "real",
+        "stages": [
+            {
+                "name": "pretrain",
+                "config": str(REPO / "mm_configs/mats_vit-tiny-p8_pretrain_8x4x1_motion-synth.py"),
+                "knobs": {"epochs": 1},
+                "overrides": data_overrides(data, ("train",)),
+            },
+            {
+                "name": "finetune",
+                "config": str(REPO / "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"),
+                "load_from": "pretrain",
+                "test": True,
+                "knobs": {"epochs": 6},
+                "overrides": {
+                    **data_overrides(data, ("train", "val", "test")),
+                    "train_cfg.val_interval": 1,
+                    "train_dataloader.dataset.pipeline.1.clip_len": 8,
+                },
+            },
+        ],
+        "space": {"keep_ratio": {"grid": [0.5], "stages": ["finetune"]}},
+        "resources": {"devices": 1},
+        "output": str(tmp_path / "study"),
+    }
+    path = tmp_path / "real.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def sweep(path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mats_lab.cli.main", "sweep", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def test_killed_real_sweep_resumes_from_checkpoint(tmp_path):
+    path = write_study(tmp_path)
+    proc = sweep(path)
+    stages = tmp_path / "study" / "stages"
+    deadline = time.time() + 400
+    while not any(stages.glob("finetune-*/epoch_2.pth")):
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.time() < deadline, "fine-tuning never reached epoch 2"
+        time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.0)
+    proc = sweep(path)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+
+    storage = open_storage(f"journal://{tmp_path / 'study' / 'optuna.journal'}")
+    trials = optuna.load_study(study_name="real", storage=storage).get_trials()
+    states = sorted(t.state.name for t in trials)
+    assert states == ["COMPLETE", "FAIL"]  # the killed attempt, then the resumed one
+    done = next(t for t in trials if t.state.name == "COMPLETE")
+    metrics = done.user_attrs["metrics"]
+    for key in (
+        "val/acc/top1",
+        "test/acc/top1",
+        "train_gmacs",
+        "test_gmacs",
+        "params_m",
+        "peak_memory_mb",
+        "throughput",
+        "pretrain/train_gmacs",
+    ):
+        assert key in metrics, key
+    assert [s["reused"] for s in done.user_attrs["stages"]] == [True, False]  # pretrain kept
+
+    ft = next(stages.glob("finetune-*"))
+    log = (ft / "stage.log").read_text()
+    assert "resuming from checkpoint" in log and "resumed epoch: " in log
+    result = json.loads((ft / "result.json").read_text())
+    assert result["resumed_from"].endswith(".pth")
+    assert [h["epoch"] for h in result["val_history"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_dumped_config_replays_with_tools_train(tmp_path):
+    from mats_lab.lab.mmtools import train_command
+
+    path = write_study(tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    spec["stages"] = spec["stages"][:1]
+    path.write_text(yaml.safe_dump(spec))
+    out = subprocess.run(
+        [sys.executable, "-m", "mats_lab.cli.main", "sweep", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert out.returncode != 0 or True  # objective val/acc/top1 missing for a pretrain-only trial
+    dumped = next((tmp_path / "study" / "stages").glob("pretrain-*/config.py"))
+    replay = subprocess.run(
+        train_command(dumped, tmp_path / "replay"),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
+    assert replay.returncode == 0, replay.stdout[-3000:] + replay.stderr[-3000:]
+    assert (tmp_path / "replay" / "epoch_1.pth").is_file()
+    assert (tmp_path / "replay" / "progress.jsonl").is_file()
