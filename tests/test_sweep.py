@@ -102,8 +102,12 @@ def test_second_run_resumes_without_rerunning(tmp_path):
 def test_shared_stage_runs_once(tmp_path):
     stages = [
         {"name": "pretrain", "config": PT, "overrides": {"fake.duration": 0.3}},
-        {"name": "finetune", "config": FT, "load_from": "pretrain",
-         "overrides": {"fake.duration": 0.3}},
+        {
+            "name": "finetune",
+            "config": FT,
+            "load_from": "pretrain",
+            "overrides": {"fake.duration": 0.3},
+        },
     ]
     space = {"keep_ratio": {"grid": [0.3, 0.45, 0.6], "stages": ["finetune"]}}
     path = study_file(tmp_path, stages=stages, space=space)
@@ -111,8 +115,12 @@ def test_shared_stage_runs_once(tmp_path):
     assert code == 0, out
     pre_dirs = list((tmp_path / "study" / "stages").glob("pretrain-*"))
     assert len(pre_dirs) == 1 and (pre_dirs[0] / "attempts").read_text() == "1"
-    reused = [s["reused"] for t in trials(tmp_path) for s in t.user_attrs["stages"]
-              if s["name"] == "pretrain"]
+    reused = [
+        s["reused"]
+        for t in trials(tmp_path)
+        for s in t.user_attrs["stages"]
+        if s["name"] == "pretrain"
+    ]
     assert sorted(reused) == [False, True, True]
     # every fine-tuning loaded the one pre-training checkpoint
     for ft in (tmp_path / "study" / "stages").glob("finetune-*"):
@@ -123,8 +131,13 @@ def test_shared_stage_runs_once(tmp_path):
 def test_crash_is_retried_and_resumes_from_checkpoint(tmp_path):
     path = study_file(
         tmp_path,
-        stages=[{"name": "finetune", "config": FT,
-                 "overrides": {"fake.duration": 0.6, "fake.epochs": 4, "fake.fail_times": 1}}],
+        stages=[
+            {
+                "name": "finetune",
+                "config": FT,
+                "overrides": {"fake.duration": 0.6, "fake.epochs": 4, "fake.fail_times": 1},
+            }
+        ],
         space={"keep_ratio": {"grid": [0.5]}},
     )
     code, out = run_sweep(path)
@@ -172,8 +185,13 @@ def test_config_error_is_not_retried(tmp_path):
 def test_median_pruner_stops_a_worse_trial(tmp_path):
     path = study_file(
         tmp_path,
-        stages=[{"name": "finetune", "config": FT,
-                 "overrides": {"fake.duration": 3.0, "fake.epochs": 6}}],
+        stages=[
+            {
+                "name": "finetune",
+                "config": FT,
+                "overrides": {"fake.duration": 3.0, "fake.epochs": 6},
+            }
+        ],
         space={"keep_ratio": {"grid": [0.9, 0.1]}},
         pruner={"type": "median", "args": {"n_startup_trials": 1, "n_warmup_steps": 0}},
         resources={"devices": 1},
@@ -226,8 +244,13 @@ def _wait_for(predicate, timeout: float = 60.0) -> None:
 def test_killed_sweep_resumes_and_completes_each_point_once(tmp_path, sig):
     path = study_file(
         tmp_path,
-        stages=[{"name": "finetune", "config": FT,
-                 "overrides": {"fake.duration": 3.0, "fake.epochs": 6}}],
+        stages=[
+            {
+                "name": "finetune",
+                "config": FT,
+                "overrides": {"fake.duration": 3.0, "fake.epochs": 6},
+            }
+        ],
         space={"keep_ratio": {"grid": [0.3, 0.5, 0.7]}},
         resources={"devices": 2},
     )
@@ -248,3 +271,16 @@ def test_killed_sweep_resumes_and_completes_each_point_once(tmp_path, sig):
     assert any("resuming from checkpoint" in log for log in logs)
     for log in logs:  # no stage ever ran twice at once: attempts are sequential
         assert log.count("=== mats-lab: trial") >= 1
+
+
+def test_fresh_starts_over_without_reusing_old_stages(tmp_path):
+    path = study_file(tmp_path)
+    assert run_sweep(path)[0] == 0
+    code, out = run_sweep(path, fresh=True)
+    assert code == 0 and "reused" not in out
+    assert len(trials(tmp_path)) == 2  # the old study was deleted, the new one has 2 trials
+    for attempts in (tmp_path / "study" / "stages").glob("*/attempts"):
+        assert attempts.read_text() == "1"  # trained again from scratch, in a clean work dir
+    df = runs(tmp_path)
+    assert len(df[df["tags.mats_lab.trial"].isna()]) == 2  # one parent run per sweep
+    assert len(df[df["tags.mats_lab.trial"].notna()]) == 4  # both sweeps' children kept

@@ -60,6 +60,7 @@ def trial_record(trial: Any, commit: str = "unknown") -> dict:
     end = trial.datetime_complete.timestamp() if trial.datetime_complete else 0.0
     return {
         "number": trial.number,
+        "sweep": str(attrs.get("sweep", "")),
         "name": name,
         "state": trial.state.name,
         "params": params | attrs.get("variables", {}),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -144,6 +145,12 @@ class Sweep:
                 "wait for it, or join with `mats-lab worker` on a database storage"
             ) from None
 
+    def _clear_stages(self) -> None:
+        """``--fresh``: the old stage results must not be reused by the new study."""
+        stages = self.folder / "stages"
+        if stages.is_dir():
+            shutil.rmtree(stages)
+
     def _open(self) -> optuna.Study:
         # A database server may be shared with workers on other machines: only heartbeats tell
         # their live trials from dead ones. Local files are this sweep's alone (it holds the lock).
@@ -163,6 +170,8 @@ class Sweep:
     def run(self) -> int:
         """Run until the study is done or the budget is spent; returns the exit status."""
         self._lock()
+        if self.options.fresh and not self.options.worker:
+            self._clear_stages()
         study = self._open()
         self.study = study
         grid = grid_points(self.spec) if self.spec.sampler.type == "grid" else []

@@ -56,9 +56,10 @@ def sync_study(
     ]
     pushed = 0
     for trial in finished:
-        if is_synced(client, experiment_id, spec.name, trial.number):
+        sweep = str(trial.user_attrs.get("sweep", ""))
+        if is_synced(client, experiment_id, spec.name, trial.number, sweep):
             continue
-        parent = _parent(client, experiment_id, spec.name, str(trial.user_attrs.get("sweep", "")))
+        parent = _parent(client, experiment_id, spec.name, sweep)
         sync_trial(client, experiment_id, spec.name, trial_record(trial, commit), parent)
         pushed += 1
     return pushed, len(finished)

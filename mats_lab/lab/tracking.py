@@ -32,8 +32,10 @@ SYNCED_TAG = "mats_lab.synced"
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
 
-def trial_run_tags(study: str, number: int) -> dict[str, str]:
-    return {STUDY_TAG: study, TRIAL_TAG: str(number)}
+def trial_run_tags(study: str, number: int, sweep: str) -> dict[str, str]:
+    """Tags that find a trial's run again: study, trial number and the sweep that ran it (trial
+    numbers restart after ``--fresh``; sweep ids do not)."""
+    return {STUDY_TAG: study, TRIAL_TAG: str(number), SWEEP_TAG: sweep}
 
 
 class Tracker:
@@ -151,17 +153,20 @@ def _short(value: Any) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
-def _find_run(client: Any, experiment_id: str, study: str, number: int) -> Any:
+def _find_run(client: Any, experiment_id: str, study: str, number: int, sweep: str) -> Any:
     runs = client.search_runs(
         [experiment_id],
-        filter_string=f"tags.`{STUDY_TAG}` = '{study}' and tags.`{TRIAL_TAG}` = '{number}'",
+        filter_string=(
+            f"tags.`{STUDY_TAG}` = '{study}' and tags.`{TRIAL_TAG}` = '{number}' "
+            f"and tags.`{SWEEP_TAG}` = '{sweep}'"
+        ),
         max_results=5,
     )
     return runs[0] if runs else None
 
 
-def is_synced(client: Any, experiment_id: str, study: str, number: int) -> bool:
-    run = _find_run(client, experiment_id, study, number)
+def is_synced(client: Any, experiment_id: str, study: str, number: int, sweep: str) -> bool:
+    run = _find_run(client, experiment_id, study, number, sweep)
     return run is not None and run.data.tags.get(SYNCED_TAG) == "1"
 
 
@@ -172,10 +177,13 @@ def sync_trial(
     from mlflow.entities import Metric, Param, RunTag
 
     number = int(record["number"])
-    run = _find_run(client, experiment_id, study, number)
+    sweep = str(record.get("sweep", ""))
+    run = _find_run(client, experiment_id, study, number, sweep)
     if run is not None and run.data.tags.get(SYNCED_TAG) == "1":
         return run.info.run_id
-    tags = trial_run_tags(study, number) | {k: str(v) for k, v in record.get("tags", {}).items()}
+    tags = trial_run_tags(study, number, sweep) | {
+        k: str(v) for k, v in record.get("tags", {}).items()
+    }
     if parent_id:
         tags["mlflow.parentRunId"] = parent_id
     if run is None:
