@@ -87,7 +87,11 @@ def test_grid_completes_and_mlflow_has_parent_and_children(tmp_path):
     history = mlflow.tracking.MlflowClient().get_metric_history(row.run_id, "val/acc/top1")
     assert [m.step for m in history] == [1, 2, 3]
     assert "git_commit" in row.index.str.removeprefix("tags.").tolist()
-    assert "Summary" not in out and "COMPLETE 4" in out
+    assert "COMPLETE 4" in out
+    # artifacts (dumped configs, logs) next to the store, not in the current directory
+    artifacts = mlflow.tracking.MlflowClient().list_artifacts(row.run_id, "stages/finetune")
+    assert {Path(a.path).name for a in artifacts} >= {"stage.log", "result.json"}
+    assert (tmp_path / "study" / "mlartifacts").is_dir()
 
 
 def test_second_run_resumes_without_rerunning(tmp_path):

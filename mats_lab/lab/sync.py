@@ -15,7 +15,13 @@ from mats_lab.lab import study as st
 from mats_lab.lab.records import git_commit, trial_record
 from mats_lab.lab.spec import StudySpec
 from mats_lab.lab.sweep import default_storage, default_tracking, study_paths
-from mats_lab.lab.tracking import STUDY_TAG, SWEEP_TAG, is_synced, sync_trial
+from mats_lab.lab.tracking import (
+    STUDY_TAG,
+    SWEEP_TAG,
+    ensure_experiment,
+    is_synced,
+    sync_trial,
+)
 
 __all__ = ["sync_study"]
 
@@ -46,8 +52,7 @@ def sync_study(
     uri = tracking_uri or spec.tracking_uri or default_tracking(folder)
     study = st.open_study(spec, st.open_storage(storage_url))
     client = MlflowClient(tracking_uri=uri)
-    found = client.get_experiment_by_name(spec.name)
-    experiment_id = found.experiment_id if found else client.create_experiment(spec.name)
+    experiment_id = ensure_experiment(client, uri, spec.name)
     commit = git_commit(root)
     finished = [
         t

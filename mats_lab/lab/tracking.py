@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Tracker", "trial_run_tags"]
+__all__ = ["Tracker", "artifact_location", "ensure_experiment", "sync_trial", "trial_run_tags"]
 
 log = logging.getLogger("mats_lab.tracking")
 
@@ -66,11 +66,7 @@ class Tracker:
                     parents=True, exist_ok=True
                 )
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
-            found = self._client.get_experiment_by_name(self.study)
-            if found is None:
-                self.experiment_id = self._client.create_experiment(self.study)
-            else:
-                self.experiment_id = found.experiment_id
+            self.experiment_id = ensure_experiment(self._client, self.tracking_uri, self.study)
         except Exception as exc:  # noqa: BLE001 - any failure means: run without MLflow
             self._offline(exc)
             return False
@@ -146,6 +142,23 @@ class Tracker:
                 on_done(run_id)
 
         self.submit(job)
+
+
+def artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts of a local SQLite store go next to it (``mlartifacts/``), not into the current
+    directory's ``./mlruns`` (MLflow's default); servers choose their own."""
+    if tracking_uri.startswith("sqlite:///"):
+        db = Path(tracking_uri.removeprefix("sqlite:///"))
+        return (db.parent / "mlartifacts").resolve().as_uri()
+    return None
+
+
+def ensure_experiment(client: Any, tracking_uri: str, name: str) -> str:
+    """The id of experiment ``name``, created (with its artifact location) if missing."""
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    return str(client.create_experiment(name, artifact_location=artifact_location(tracking_uri)))
 
 
 def _short(value: Any) -> str:
