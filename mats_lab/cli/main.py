@@ -6,7 +6,7 @@ starts fast.
 
 import typer
 
-from mats_lab.cli import data, model_tools, show_tokens, sweep, train
+from mats_lab.cli import bench, data, model_tools, report, show_tokens, sweep, train
 
 app = typer.Typer(
     name="mats-lab",
@@ -17,7 +17,9 @@ app = typer.Typer(
 model_tools.register(app)
 train.register(app)
 show_tokens.register(app)
+bench.register(app)
 sweep.register(app)
+report.register(app)
 app.add_typer(data.app, name="data")
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,56 @@
+"""``mats-lab report``: tables, figures and an index page for studies, under ``reports/``."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import typer
+
+from mats_lab.cli.common import fail
+
+
+def report(
+    studies: list[str] = typer.Argument(
+        None, help="study files, folders or names (default: every study with results)"
+    ),
+    tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI"),
+    storage: str = typer.Option(None, "--storage", help="Optuna storage URL"),
+    out: Path = typer.Option(Path("reports"), "--out", help="folder for reports/<study>/"),
+    formats: str = typer.Option("md,csv,tex,html", "--format", help="table formats"),
+    compare: bool = typer.Option(False, "--compare", help="also one table over all studies"),
+    baseline: str = typer.Option(None, "--baseline", help="the baseline row: label or k=v"),
+    tokens: bool = typer.Option(True, "--tokens/--no-tokens", help="token picture of the best"),
+    clip: Path = typer.Option(None, "--clip", help="video for the token picture"),
+    offline: bool = typer.Option(False, "--offline", help="read the Optuna storages only"),
+) -> None:
+    """Summarise studies: mean ± std over seeds per configuration, deltas to the baseline,
+    figures; prints the main table and writes every format under OUT/<study>/."""
+    given = dict(locals())
+    from mats_lab.report.build import ReportError, ReportOptions, parse_formats, run_report
+
+    try:
+        options = ReportOptions(
+            out=out, formats=parse_formats(formats), baseline=baseline, tokens=tokens,
+            clip=clip, tracking_uri=tracking_uri, storage=storage, use_mlflow=not offline,
+            compare=compare, command=_command(studies, given),
+        )  # fmt: skip
+        run_report(studies or [], options, echo=typer.echo)
+    except ReportError as exc:
+        fail(str(exc))
+
+
+def _command(studies: list[str] | None, given: dict) -> str:
+    """The command line as typed (options at their defaults left out)."""
+    words = ["mats-lab", "report", *(studies or [])]
+    defaults = {"out": Path("reports"), "formats": "md,csv,tex,html", "tokens": True}
+    for name, value in given.items():
+        if name == "studies" or value is None or value is False or defaults.get(name) == value:
+            continue
+        flag = "--" + {"formats": "format", "tokens": "no-tokens"}.get(name, name.replace("_", "-"))
+        words += [flag] if isinstance(value, bool) else [flag, str(value)]
+    return shlex.join(words)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report)

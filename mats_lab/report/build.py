@@ -1,0 +1,317 @@
+"""``mats-lab report``: from study arguments to ``reports/<study>/`` (tables in every format,
+figures, the token picture, ``index.md`` / ``index.html``) and the text for the terminal.
+
+collect (:mod:`~mats_lab.report.collect`) -> summarise (:mod:`~mats_lab.report.summarise`,
+:mod:`~mats_lab.report.figures`) -> render (:mod:`~mats_lab.report.tables`,
+:mod:`~mats_lab.report.plots`, :mod:`~mats_lab.report.pages`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mats_lab.report import figures, index, pages, plots, tables
+from mats_lab.report.collect import StudyData, collect, curves, mlflow_experiments
+from mats_lab.report.sources import SourceError, StudySource, discover, resolve
+from mats_lab.report.summarise import Summary, compare, config_labels, summarise
+
+__all__ = ["FORMATS", "Report", "ReportError", "ReportOptions", "parse_formats", "run_report"]
+
+FORMATS = ("md", "csv", "tex", "html")
+
+
+class ReportError(ValueError):
+    """Nothing to report, or an argument that cannot be used."""
+
+
+@dataclass
+class ReportOptions:
+    out: Path = Path("reports")
+    formats: tuple[str, ...] = FORMATS
+    baseline: str | None = None
+    tokens: bool = True
+    clip: Path | None = None
+    tracking_uri: str | None = None
+    storage: str | None = None
+    use_mlflow: bool = True
+    compare: bool = False
+    command: str = "mats-lab report"
+
+
+@dataclass
+class Report:
+    name: str
+    folder: Path
+    summary: Summary
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    source: str = ""
+    markdown: str = ""  # the main table, as printed
+    html: str = ""
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise ReportError(f"--format {text!r}: choose from {','.join(FORMATS)}")
+    return chosen
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "study"
+
+
+# -- finding and reading -----------------------------------------------------------------------
+
+
+def find_sources(arguments: list[str], options: ReportOptions, base: Path) -> list[StudySource]:
+    if arguments:
+        try:
+            return [resolve(a, base) for a in arguments]
+        except (SourceError, ValueError) as exc:
+            raise ReportError(str(exc)) from None
+    found = discover(base)
+    if options.tracking_uri and options.use_mlflow:
+        names = {s.name for s in found}
+        try:
+            remote = mlflow_experiments(options.tracking_uri)
+        except Exception as exc:  # noqa: BLE001
+            raise ReportError(f"MLflow at {options.tracking_uri}: {exc}") from None
+        found += [StudySource(name=n) for n in remote if n not in names]
+    if not found:
+        raise ReportError(
+            f"no study with results under {base / 'studies'}"
+            + ("" if options.tracking_uri else " (name a study, or give --tracking-uri)")
+        )
+    return found
+
+
+def load(source: StudySource, options: ReportOptions) -> StudyData:
+    try:
+        return collect(
+            source,
+            tracking_uri=options.tracking_uri,
+            storage_url=options.storage,
+            use_mlflow=options.use_mlflow,
+        )
+    except LookupError as exc:
+        raise ReportError(str(exc)) from None
+
+
+# -- one study ---------------------------------------------------------------------------------
+
+
+def _summary(data: StudyData, options: ReportOptions, lenient: bool) -> Summary:
+    def run(baseline: str | None) -> Summary:
+        return summarise(
+            data.trials,
+            data.variables,
+            bundles=data.bundles,
+            stage_names=data.stage_names,
+            baseline=baseline,
+            study=data.name,
+        )
+
+    try:
+        return run(options.baseline)
+    except ValueError as exc:
+        if not lenient:
+            raise ReportError(f"study {data.name}: {exc}") from None
+        data.notes.append(f"{exc}; the conventional baseline is used")
+        return run(None)
+
+
+def _curve_metrics(data: StudyData) -> dict[str, str]:
+    columns = [c.removeprefix("metrics.") for c in data.metric_columns]
+    losses = [c for c in columns if c.endswith("/train/loss")]
+    last = f"{data.stage_names[-1]}/train/loss" if data.stage_names else ""
+    loss = (
+        last
+        if last in losses
+        else ("finetune/train/loss" if "finetune/train/loss" in losses else "")
+    )
+    loss = loss or (losses[-1] if losses else "")
+    chosen = {"val/acc/top1": "val top-1 (%)"}
+    if loss:
+        chosen[loss] = f"{loss.split('/')[0]} training loss"
+    return chosen
+
+
+def write_figures(
+    data: StudyData | None, summary: Summary, folder: Path, bundles: list[str]
+) -> tuple[list[Path], list[str]]:
+    """Every figure of the summary (and, with the study's data, its training curves)."""
+    files: list[Path] = []
+    notes: list[str] = []
+    title = summary.study
+    points = figures.gmacs_points(summary)
+    if len(points):
+        x_title, y_title = figures.axis_titles(summary)
+        fig = plots.draw_gmacs(points, x_title, y_title, f"{title}: accuracy against cost")
+        files += plots.save(fig, folder / "acc_vs_gmacs")
+    else:
+        notes.append("no accuracy-against-GMACs figure: the trials recorded no GMACs")
+    x_name, lines, held = figures.ratio_lines(summary, bundles)
+    if x_name is not None and len(lines):
+        y_title = figures.axis_titles(summary)[1]
+        fixed = ", ".join(f"{k}={v}" for k, v in held.items())
+        name = f"{title}: accuracy against {x_name.replace('_', ' ')}" + (
+            f"\n(best {fixed})" if fixed else ""
+        )
+        fig = plots.draw_ratio_lines(lines, x_name, y_title, name)
+        files += plots.save(fig, folder / f"acc_vs_{x_name}")
+    if data is not None:
+        chosen = figures.curve_configs(summary)
+        labels = config_labels(data.trials, data.variables)
+        done = data.trials[(data.trials["state"] == "COMPLETE") & labels.isin(chosen)]
+        by_trial = {int(t): str(labels[i]) for i, t in zip(done.index, done["trial"], strict=True)}
+        by_trial = dict(sorted(by_trial.items(), key=lambda kv: chosen.index(kv[1])))
+        metrics = _curve_metrics(data)
+        frame = figures.curve_frame(curves(data, list(by_trial), list(metrics)), by_trial)
+        if len(frame):
+            fig = plots.draw_curves(
+                frame, metrics, f"{title}: training curves (mean ± std over seeds)"
+            )
+            files += plots.save(fig, folder / "curves")
+        else:
+            notes.append("no training curves: the trials recorded no per-epoch history")
+    return files, notes
+
+
+def _blocks(
+    report: Report,
+    options: ReportOptions,
+    data: StudyData | None,
+    figs: list[Path],
+    tokens: tuple[Path | None, str] | None,
+) -> list[pages.Block]:
+    return index.index_blocks(
+        report.summary,
+        markdown=report.markdown,
+        html=report.html,
+        notes=report.notes,
+        command=options.command,
+        formats=options.formats,
+        data=data,
+        figs=figs,
+        tokens=tokens,
+    )
+
+
+def write_tables(report: Report, options: ReportOptions, caption: str) -> list[Path]:
+    """``results.<format>`` for every format asked for (the report's table rendered once)."""
+    summary, folder = report.summary, report.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    report.markdown = tables.to_markdown(summary)
+    report.html = tables.to_html(summary)
+    render = {
+        "md": lambda: report.markdown,
+        "csv": lambda: tables.to_csv(summary),
+        "tex": lambda: tables.to_latex(summary, caption, f"tab:{_safe(summary.study)}"),
+        "html": lambda: pages.page_html(summary.study, [pages.Block("table", html=report.html)]),
+    }
+    files = []
+    for fmt in options.formats:
+        path = folder / f"results.{fmt}"
+        path.write_text(render[fmt]())
+        files.append(path)
+    return files
+
+
+def _write_pages(report: Report, blocks: list[pages.Block], options: ReportOptions) -> None:
+    index = report.folder / "index.md"
+    index.write_text(pages.page_markdown(blocks))
+    report.files.append(index)
+    if "html" in options.formats:
+        page = report.folder / "index.html"
+        page.write_text(pages.page_html(f"Study {report.summary.study}", blocks))
+        report.files.append(page)
+
+
+def write_study(data: StudyData, options: ReportOptions, lenient: bool = False) -> Report:
+    """Everything for one study under ``options.out / <study>``."""
+    summary = _summary(data, options, lenient)
+    folder = options.out / _safe(data.name)
+    report = Report(data.name, folder, summary, notes=list(data.notes), source=data.source)
+    caption = (
+        f"{data.name}: mean ± std over seeds; in parentheses the change against the "
+        "baseline (accuracy in points, cost as a ratio); best in bold."
+    )
+    report.files += write_tables(report, options, caption)
+    trials_csv = folder / "trials.csv"
+    data.trials.to_csv(trials_csv, index=False)
+    report.files.append(trials_csv)
+    figs, notes = write_figures(data, summary, folder, data.bundles)
+    report.files += figs
+    report.notes += notes
+    tokens: tuple[Path | None, str] | None = None
+    if options.tokens:
+        from mats_lab.report.tokens import token_picture
+
+        tokens = token_picture(data, summary, folder / "tokens.png", options.clip)
+        if tokens[0] is not None:
+            report.files.append(tokens[0])
+    _write_pages(report, _blocks(report, options, data, figs, tokens), options)
+    return report
+
+
+def write_compare(datas: list[StudyData], reports: list[Report], options: ReportOptions) -> Report:
+    """One table (and figures) over several studies."""
+    summary = compare([r.summary for r in reports])
+    folder = options.out / ("compare-" + "-".join(_safe(d.name) for d in datas))[:120]
+    report = Report(summary.study, folder, summary, notes=[n for r in reports for n in r.notes])
+    caption = f"{summary.study}: mean ± std over seeds; deltas against each study's baseline."
+    report.files += write_tables(report, options, caption)
+    bundles = sorted({b for d in datas for b in d.bundles})
+    figs, notes = write_figures(None, summary, folder, bundles)
+    report.files += figs
+    report.notes += notes
+    _write_pages(report, _blocks(report, options, None, figs, None), options)
+    return report
+
+
+def terminal_text(report: Report) -> str:
+    s = report.summary
+    lines = [f"study {s.study}: {index.counts_text(s)}"]
+    if report.source:
+        lines[0] += f" (from {'MLflow' if report.source == 'mlflow' else 'the Optuna storage'})"
+    lines += ["", report.markdown.rstrip(), ""]
+    lines += [f"note: {n}" for n in report.notes]
+    lines.append(f"wrote {report.folder}/ ({', '.join(p.name for p in report.files)})")
+    return "\n".join(lines)
+
+
+def run_report(
+    arguments: list[str],
+    options: ReportOptions,
+    echo: Callable[[str], None] = print,
+    base: Path | None = None,
+) -> list[Report]:
+    """Report every study named (or found); with ``compare`` also one table over all."""
+    base = base or Path.cwd()
+    sources = find_sources(arguments, options, base)
+    lenient = len(sources) > 1
+    datas, reports = [], []
+    for source in sources:
+        data = load(source, options)
+        if data.trials.empty:
+            echo(f"study {data.name}: no trials yet")
+            continue
+        report = write_study(data, options, lenient)
+        datas.append(data)
+        reports.append(report)
+        if not options.compare:
+            echo(terminal_text(report))
+    if options.compare:
+        if len(reports) < 2:
+            raise ReportError("--compare needs two studies with trials or more")
+        for report in reports:
+            echo(f"wrote {report.folder}/")
+        combined = write_compare(datas, reports, options)
+        echo(terminal_text(combined))
+        reports.append(combined)
+    return reports

@@ -1,0 +1,358 @@
+"""Summarise: pure pandas from the tidy trial frame to the study's table.
+
+One row per configuration (the trial's parameters without the seed), over its COMPLETE trials
+only: for every reported metric the mean, the sample standard deviation (``ddof=1``; none for a
+single seed) and the number of seeds; the delta against the baseline row (accuracy in points,
+cost as a ratio); which rows hold the best value of each column; which rows are on the Pareto
+front of accuracy against fine-tuning GMACs. Trials that are not COMPLETE (pruned, failed,
+running, queued) are counted and listed, never averaged in.
+
+The baseline row is the one ``--baseline`` names, else by convention the first configuration
+that mentions ``videomae``, else keeps every token (``keep_ratio`` 1.0), else uses tube
+masking, else uniform frame selection, else the first configuration.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "Column",
+    "Summary",
+    "choose_columns",
+    "compare",
+    "config_labels",
+    "pareto_front",
+    "pick_baseline",
+    "summarise",
+]
+
+#: Order of the configuration columns after the bundle labels (then the rest, sorted).
+KNOWN_ORDER = (
+    "recipe",
+    "masking",
+    "frame_select",
+    "scorer",
+    "keep_ratio",
+    "visible_ratio",
+    "frame_budget",
+    "candidate_ratio",
+)
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+
+
+@dataclass(frozen=True)
+class Column:
+    """A reported metric: where it is in the trial frame and how it reads."""
+
+    key: str  # short id, e.g. "top1"; the table's columns are "<key>.mean", "<key>.std", ...
+    metric: str  # trial frame column, e.g. "metrics.test/acc/top1"
+    title: str
+    kind: str  # "acc" (delta in points) or "cost" (delta as a ratio)
+    maximize: bool
+    scale: float = 1.0  # display factor (100: fractions shown as percent)
+
+
+@dataclass
+class Summary:
+    """A study's table and what the report says about it."""
+
+    study: str
+    table: pd.DataFrame  # index: configuration label (see module docstring for columns)
+    columns: list[Column]
+    config_columns: list[str]  # parameter names shown as columns
+    fixed: dict[str, Any] = field(default_factory=dict)  # parameters equal in every row
+    best: dict[str, list[str]] = field(default_factory=dict)  # column key -> best rows
+    baseline: str | None = None
+    baseline_reason: str = ""
+    counts: dict[str, int] = field(default_factory=dict)
+    excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
+    pareto_x: str | None = None  # key of the cost column of the Pareto front
+    primary: str | None = None  # key of the main accuracy column
+
+
+def config_labels(trials: pd.DataFrame, variables: list[str]) -> pd.Series:
+    """A label per trial from the study's variables: ``mats-0.3`` or ``a=1, b=x``."""
+    names = [v for v in variables if f"params.{v}" in trials.columns]
+    if not names:
+        return pd.Series(["all"] * len(trials), index=trials.index, dtype=object)
+    values = trials[[f"params.{v}" for v in names]]
+    labels = []
+    for row in values.itertuples(index=False):
+        if all(_missing(v) for v in row):
+            labels.append("")
+        elif len(names) == 1:
+            labels.append(_text(row[0]))
+        else:
+            labels.append(", ".join(f"{n}={_text(v)}" for n, v in zip(names, row, strict=True)))
+    return pd.Series(labels, index=trials.index, dtype=object)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def _text(value: Any) -> str:
+    return "" if _missing(value) else str(value)
+
+
+def choose_columns(complete: pd.DataFrame, stage_names: list[str]) -> list[Column]:
+    """The metrics to report, those the COMPLETE trials have: top-1 / top-5 (test when the
+    trials were tested, and val top-1 beside it), pre-training GMACs per clip (the ``pretrain``
+    stage, else the first of several), fine-tuning GMACs per test view (the last stage), peak
+    memory, training throughput and wall time."""
+
+    def has(column: str) -> bool:
+        return column in complete.columns and bool(complete[column].notna().any())
+
+    split = "test" if has("metrics.test/acc/top1") else "val"
+    pre = "pretrain" if "pretrain" in stage_names or not stage_names else stage_names[0]
+    pre = pre if len(stage_names) != 1 else ""
+    candidates = [
+        Column("top1", f"metrics.{split}/acc/top1", f"{split} top-1 (%)", "acc", True, 100.0),
+        Column("top5", f"metrics.{split}/acc/top5", f"{split} top-5 (%)", "acc", True, 100.0),
+        Column("val_top1", "metrics.val/acc/top1", "val top-1 (%)", "acc", True, 100.0),
+        Column(
+            "pretrain_gmacs", f"metrics.{pre}/train_gmacs", "pre-train GMACs/clip", "cost", False
+        ),
+        Column("finetune_gmacs", "metrics.test_gmacs", "fine-tune GMACs/view", "cost", False),
+        Column("memory", "metrics.peak_memory_mb", "peak memory (MB)", "cost", False),
+        Column("throughput", "metrics.throughput", "train clips/s", "cost", True),
+        Column("wall", "metrics.wall_time_s", "wall time (s)", "cost", False),
+    ]
+    if split == "val":
+        candidates = [c for c in candidates if c.key != "val_top1"]
+    if not pre:
+        candidates = [c for c in candidates if c.key != "pretrain_gmacs"]
+    return [c for c in candidates if has(c.metric)]
+
+
+def _param_order(names: list[str], bundles: list[str]) -> list[str]:
+    known = [n for n in KNOWN_ORDER if n in names and n not in bundles]
+    rest = sorted(n for n in names if n not in bundles and n not in known)
+    return [b for b in bundles if b in names] + known + rest
+
+
+def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Bool mask of the points no other point dominates (lower or equal ``x``, higher or equal
+    ``y``, better in one). NaN points are never on the front."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = ~(np.isnan(x) | np.isnan(y))
+    front = np.zeros(len(x), dtype=bool)
+    best_y = -np.inf
+    order = np.lexsort((-y, x))  # by x ascending, then y descending
+    for i in order:
+        if ok[i] and y[i] > best_y:
+            front[i] = True
+            best_y = y[i]
+    # equal points: all of them are on the front when one is
+    for i in np.flatnonzero(ok & ~front):
+        same = front & (x == x[i]) & (y == y[i])
+        front[i] = bool(same.any())
+    return front
+
+
+def pick_baseline(
+    table: pd.DataFrame, config_columns: list[str], requested: str | None = None
+) -> tuple[str | None, str]:
+    """``(row label, why)`` of the baseline row; ValueError if ``requested`` matches none."""
+    if table.empty:
+        return None, "no completed configuration"
+    labels = [str(i) for i in table.index]
+    if requested:
+        wanted = requested.strip()
+        if wanted in labels:
+            return wanted, "--baseline"
+        pairs = dict(p.split("=", 1) for p in wanted.replace(" ", "").split(",") if "=" in p)
+        for label, (_, row) in zip(labels, table.iterrows(), strict=True):
+            cells = {c: _text(row[c]) for c in config_columns}
+            if pairs and all(cells.get(k) == v for k, v in pairs.items()):
+                return label, "--baseline"
+            if not pairs and wanted.lower() in (v.lower() for v in cells.values()):
+                return label, "--baseline"
+        raise ValueError(f"--baseline {requested!r} matches no configuration: {', '.join(labels)}")
+    rules = [
+        (
+            "mentions videomae",
+            lambda r: any("videomae" in _text(r[c]).lower() for c in config_columns),
+        ),
+        ("keeps every token (keep_ratio 1.0)", lambda r: _equals(r, "keep_ratio", 1.0)),
+        ("uses tube masking", lambda r: _equals(r, "masking", "tube")),
+        ("uses uniform frame selection", lambda r: _equals(r, "frame_select", "uniform")),
+    ]
+    for why, rule in rules:
+        for label, (_, row) in zip(labels, table.iterrows(), strict=True):
+            if rule(row):
+                return label, f"the first configuration that {why}"
+    return labels[0], "the first configuration (none is VideoMAE, keep 1.0, tube or uniform)"
+
+
+def _equals(row: pd.Series, name: str, value: Any) -> bool:
+    return name in row.index and not _missing(row[name]) and row[name] == value
+
+
+def _excluded(trials: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
+    done = trials[trials["state"] == "COMPLETE"]
+    by_key = dict(zip(done["point_key"], done["trial"], strict=True))
+    by_point = {
+        (lab, s): t
+        for lab, s, t in zip(labels[done.index], done["seed"], done["trial"], strict=True)
+    }
+    rows = []
+    for index, row in trials[trials["state"] != "COMPLETE"].iterrows():
+        later = by_key.get(row["point_key"]) if row["point_key"] else None
+        if later is None:
+            later = by_point.get((labels[index], row["seed"]))
+        rows.append(
+            {
+                "trial": int(row["trial"]),
+                "state": row["state"],
+                "configuration": labels[index] or "(not started)",
+                "seed": row["seed"],
+                "failure": row["failure"],
+                "error": row["error"],
+                "completed_later": "" if later is None else f"trial {int(later)}",
+            }
+        )
+    columns = ["trial", "state", "configuration", "seed", "failure", "error", "completed_later"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _mark(
+    table: pd.DataFrame, columns: list[Column], x_key: str | None, y_key: str | None
+) -> dict[str, list[str]]:
+    """Best rows per column (only with two rows or more) and the ``pareto`` column."""
+    best: dict[str, list[str]] = {}
+    for col in columns:
+        means = table[f"{col.key}.mean"]
+        if means.notna().sum() >= 2:
+            target = means.max() if col.maximize else means.min()
+            best[col.key] = [str(i) for i in means.index[means == target]]
+    if x_key and y_key:
+        table["pareto"] = pareto_front(
+            table[f"{x_key}.mean"].to_numpy(float), table[f"{y_key}.mean"].to_numpy(float)
+        )
+    else:
+        table["pareto"] = False
+    return best
+
+
+def summarise(
+    trials: pd.DataFrame,
+    variables: list[str],
+    *,
+    bundles: list[str] | None = None,
+    stage_names: list[str] | None = None,
+    baseline: str | None = None,
+    study: str = "",
+) -> Summary:
+    """The study's table from its tidy trial frame (see :mod:`mats_lab.report.collect`)."""
+    bundles = bundles or []
+    labels = config_labels(trials, variables)
+    complete = trials[trials["state"] == "COMPLETE"].sort_values("trial", kind="stable")
+    columns = choose_columns(complete, stage_names or [])
+    params = [c.removeprefix("params.") for c in trials.columns if c.startswith("params.")]
+    params = (
+        [p for p in params if complete[f"params.{p}"].notna().any()] if len(complete) else params
+    )
+    ordered = _param_order(params, bundles)
+    groups = complete.groupby(labels[complete.index], sort=False)
+    table = pd.DataFrame(index=pd.Index(list(groups.groups), name="configuration", dtype=object))
+    first = groups.first()
+    for name in ordered:
+        table[name] = first[f"params.{name}"]
+    table["n"] = groups.size().astype(int)
+    table["first_trial"] = groups["trial"].min()
+    for col in columns:
+        values = groups[col.metric]
+        table[f"{col.key}.mean"] = values.mean()
+        table[f"{col.key}.std"] = values.std(ddof=1)
+        table[f"{col.key}.n"] = values.count().astype(int)
+    shown = [p for p in ordered if table[p].map(_text).nunique() > 1 or len(table) == 1]
+    fixed = {p: table[p].iloc[0] for p in ordered if p not in shown and len(table)}
+    chosen, why = pick_baseline(table, shown or ordered, baseline)
+    table["baseline"] = [str(i) == chosen for i in table.index]
+    for col in columns:
+        base = table.loc[chosen, f"{col.key}.mean"] if chosen is not None else np.nan
+        mean = table[f"{col.key}.mean"]
+        table[f"{col.key}.delta"] = (mean - base) * col.scale if col.kind == "acc" else mean / base
+    others = trials[trials["state"] != "COMPLETE"]
+    other_labels = labels[others.index]
+    table["excluded"] = [int((other_labels == i).sum()) for i in table.index]
+    y_key = columns[0].key if columns and columns[0].kind == "acc" else None
+    costs = [k for k in ("finetune_gmacs", "pretrain_gmacs") if k in {c.key for c in columns}]
+    x_key = costs[0] if costs else None
+    best = _mark(table, columns, x_key, y_key)
+    counts = {s: int((trials["state"] == s).sum()) for s in STATES if (trials["state"] == s).any()}
+    return Summary(
+        study=study,
+        table=table,
+        columns=columns,
+        config_columns=shown,
+        fixed=fixed,
+        best=best,
+        baseline=chosen,
+        baseline_reason=why,
+        counts=counts,
+        excluded=_excluded(trials, labels),
+        pareto_x=x_key,
+        primary=y_key,
+    )
+
+
+def compare(summaries: list[Summary]) -> Summary:
+    """Several studies' tables as one (a ``study`` column first; each row keeps the delta
+    against its own study's baseline); best values and the Pareto front across all rows."""
+    found: dict[str, Column] = {}
+    for s in summaries:
+        for col in s.columns:
+            seen = found.setdefault(col.key, col)
+            if seen.metric != col.metric:  # e.g. test top-1 in one study, val in another
+                title = seen.title.removeprefix("test ").removeprefix("val ")
+                found[col.key] = Column(
+                    col.key, "", f"{title}, test or val", col.kind, col.maximize, col.scale
+                )
+    columns = list(found.values())
+    config_columns: list[str] = []
+    for s in summaries:
+        config_columns += [c for c in s.config_columns + list(s.fixed) if c not in config_columns]
+    parts = []
+    for s in summaries:
+        part = s.table.copy()
+        for name, value in s.fixed.items():
+            part[name] = value
+        part.insert(0, "study", s.study)
+        part.index = pd.Index([f"{s.study}: {i}" for i in part.index], name="configuration")
+        parts.append(part)
+    table = pd.concat(parts) if parts else pd.DataFrame()
+    first = columns[0].key if columns and columns[0].kind == "acc" else None
+    primaries = {s.primary for s in summaries}
+    y_key = first if len(primaries) == 1 else None
+    x_candidates = [s.pareto_x for s in summaries]
+    x_key = x_candidates[0] if x_candidates and len(set(x_candidates)) == 1 else None
+    best = _mark(table, columns, x_key, y_key) if len(table) else {}
+    counts: dict[str, int] = {}
+    for s in summaries:
+        for state, n in s.counts.items():
+            counts[state] = counts.get(state, 0) + n
+    excluded = [s.excluded.assign(study=s.study) for s in summaries if len(s.excluded)]
+    baselines = ", ".join(f"{s.study}: {s.baseline}" for s in summaries)
+    return Summary(
+        study=" vs ".join(s.study for s in summaries),
+        table=table,
+        columns=columns,
+        config_columns=["study", *config_columns],
+        best=best,
+        baseline=None,
+        baseline_reason=f"each study's own ({baselines})",
+        counts=counts,
+        excluded=pd.concat(excluded, ignore_index=True) if excluded else pd.DataFrame(),
+        pareto_x=x_key,
+        primary=y_key,
+    )

@@ -1,0 +1,244 @@
+"""Every output of the report on a hand-made study: the table in Markdown, CSV, LaTeX and
+HTML, the index page, and the figures, whose plotted points are checked against the data
+computed apart from the drawing (as Optuna's plot tests do)."""
+
+from __future__ import annotations
+
+import io
+from html.parser import HTMLParser
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_report_summarise import STANDARD, study
+
+from mats_lab.report import figures, pages, plots, tables
+
+
+class Cells(HTMLParser):
+    """Rows of cell texts, and the texts inside <strong>."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self.strong: list[str] = []
+        self.classes: list[str | None] = []
+        self._cell: list[str] | None = None
+        self._in_strong = False
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.rows.append([])
+            self.classes.append(dict(attrs).get("class"))
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "strong":
+            self._in_strong = True
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "strong":
+            self._in_strong = False
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+        if self._in_strong:
+            self.strong.append(data)
+
+
+def markdown_rows(text: str) -> list[list[str]]:
+    lines = [line for line in text.splitlines() if line.startswith("|")]
+    return [
+        [c.strip() for c in line.strip("|").split(" | ")] for line in lines if "---" not in line
+    ]
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return study(STANDARD)
+
+
+def test_markdown_cells_mean_std_delta_best_and_baseline(summary):
+    rows = markdown_rows(tables.to_markdown(summary))
+    header, body = rows[0], {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    assert header[:4] == ["method", "recipe", "keep ratio", "seeds"]
+    assert "test top-1 (%)" in header and "fine-tune GMACs/view" in header
+    assert "not complete" not in header  # every trial completed
+    assert list(body) == ["videomae (baseline)", "mats-0.6", "mats-0.3"]
+    assert body["videomae (baseline)"]["test top-1 (%)"] == "62.0 ± 2.8"  # no delta to itself
+    assert body["mats-0.6"]["test top-1 (%)"] == "**69.0 ± 2.6** (+7.0)"  # best, in points
+    assert body["mats-0.3"]["test top-1 (%)"] == "55.0 (-7.0)"  # one seed: no ±
+    assert body["mats-0.3"]["fine-tune GMACs/view"] == "**3.00** (×0.30)"  # cost: a ratio
+    assert body["mats-0.6"]["fine-tune GMACs/view"] == "6.00 ± 0.00 (×0.60)"
+    assert body["mats-0.6"]["seeds"] == "3"
+
+
+def test_csv_keeps_the_raw_numbers(summary):
+    frame = pd.read_csv(io.StringIO(tables.to_csv(summary)), index_col=0)
+    assert list(frame.index) == ["videomae", "mats-0.6", "mats-0.3"]
+    assert frame.loc["mats-0.6", "test/acc/top1.mean"] == pytest.approx(0.69)
+    assert frame.loc["mats-0.6", "test/acc/top1.std"] == pytest.approx(
+        np.std([0.7, 0.66, 0.71], ddof=1)
+    )
+    assert frame.loc["mats-0.6", "test/acc/top1.delta"] == pytest.approx(7.0)
+    assert frame.loc["mats-0.3", "test_gmacs.delta"] == pytest.approx(0.3)
+    assert frame["test/acc/top1.best"].tolist() == [False, True, False]
+    assert frame["baseline"].tolist() == [True, False, False]
+    assert frame["pareto"].tolist() == [False, True, True]
+    assert frame.loc["mats-0.3", "test/acc/top1.n"] == 1
+
+
+def test_latex_is_a_booktabs_table(summary):
+    tex = tables.to_latex(summary, caption="kr: mean ± std, 50% of tokens", label="tab:kr")
+    lines = tex.splitlines()
+    assert lines[0] == r"\begin{table}[t]" and lines[-1] == r"\end{table}"
+    assert [line.strip() for line in lines if "rule" in line] == [
+        r"\toprule",
+        r"\midrule",
+        r"\bottomrule",
+    ]
+    assert r"\caption{kr: mean $\pm$ std, 50\% of tokens}" in tex and r"\label{tab:kr}" in tex
+    body = [line for line in lines if line.endswith(r"\\")][1:]  # after the header row
+    assert len(body) == 3 and all(line.count(" & ") == lines[7].count(" & ") for line in body)
+    assert r"\textbf{69.0} $\pm$ 2.6 {\scriptsize (+7.0)}" in body[1]
+    assert r"{\scriptsize ($\times$0.30)}" in body[2]
+    assert r"\begin{tabular}{lllr" in tex  # text columns left, numbers right
+    assert tables.tex_escape("a_b & #1 {x} ~") == r"a\_b \& \#1 \{x\} \textasciitilde{}"
+
+
+def test_html_table_marks_best_and_baseline(summary):
+    parser = Cells()
+    parser.feed(tables.to_html(summary))
+    header, *rows = parser.rows
+    assert header[0] == "method" and len(rows) == 3
+    assert parser.classes[1:] == ["baseline", None, None]
+    assert rows[1][header.index("test top-1 (%)")] == "69.0 ± 2.6 (+7.0)"
+    assert "69.0 ± 2.6" in parser.strong
+    escaped = tables.to_html(study([t for t in STANDARD]))
+    assert "<script" not in escaped
+
+
+def test_index_page_in_markdown_and_html():
+    blocks = [
+        pages.Block("h1", "Study kr"),
+        pages.Block("p", "Produced by `mats-lab report` ([csv](results.csv))."),
+        pages.Block(
+            "table", markdown="| a |\n|---|\n| 1 |\n", html="<table><tr><td>1</td></tr></table>"
+        ),
+        pages.Block("image", "acc_vs_gmacs.png", alt="accuracy"),
+        pages.Block("list", items=["note <1>"]),
+    ]
+    md = pages.page_markdown(blocks)
+    assert (
+        md.startswith("# Study kr\n")
+        and "![accuracy](acc_vs_gmacs.png)" in md
+        and "- note <1>" in md
+    )
+    page = pages.page_html("kr", blocks)
+    assert page.startswith("<!DOCTYPE html>") and '<img src="acc_vs_gmacs.png"' in page
+    assert "<code>mats-lab report</code>" in page and '<a href="results.csv">csv</a>' in page
+    assert "note &lt;1&gt;" in page
+    excluded = pd.DataFrame({"trial": [3], "error": ["a | b\nc"]})
+    assert "a \\| b c" in pages.frame_markdown(excluded)
+
+
+# -- figures: data first, then what was drawn ------------------------------------------------
+
+
+def test_gmacs_points_and_pareto_front_data(summary):
+    points = figures.gmacs_points(summary)
+    assert points["label"].tolist() == ["mats-0.3", "mats-0.6", "videomae"]  # by GMACs
+    assert points["x"].tolist() == pytest.approx([3.0, 6.0, 10.0])
+    assert points["y"].tolist() == pytest.approx([55.0, 69.0, 62.0])
+    assert points["pareto"].tolist() == [True, True, False]
+    assert points["baseline"].tolist() == [False, False, True]
+    assert figures.axis_titles(summary) == ("fine-tune GMACs/view", "test top-1 (%)")
+
+
+def test_gmacs_figure_draws_exactly_those_points(summary):
+    points = figures.gmacs_points(summary)
+    fig = plots.draw_gmacs(points, "GMACs", "top-1", "kr")
+    ax = fig.axes[0]
+    scatter = next(c for c in ax.collections if c.get_gid() == "configs")
+    assert np.allclose(scatter.get_offsets(), points[["x", "y"]].to_numpy())
+    front = next(line for line in ax.get_lines() if line.get_gid() == "front")
+    assert np.allclose(front.get_xydata(), points[points["pareto"]][["x", "y"]].to_numpy())
+    star = next(c for c in ax.collections if c.get_gid() == "baseline")
+    assert np.allclose(star.get_offsets(), [[10.0, 62.0]])
+    assert ax.get_xlabel() == "GMACs" and len(ax.texts) == 3  # few points: all named
+
+
+def test_accuracy_against_keep_ratio_one_line_per_setting(summary):
+    x_name, lines, held = figures.ratio_lines(summary, bundles=["method"])
+    assert x_name == "keep_ratio" and held == {}
+    assert lines["series"].tolist() == ["recipe=videomae", "recipe=mats", "recipe=mats"]
+    assert lines["x"].tolist() == [1.0, 0.3, 0.6] and lines["y"].tolist() == pytest.approx(
+        [62, 55, 69]
+    )
+    fig = plots.draw_ratio_lines(lines, x_name, "top-1", "kr")
+    drawn = {
+        line.get_gid(): line.get_xydata() for line in fig.axes[0].get_lines() if line.get_gid()
+    }
+    assert list(drawn) == ["series:recipe=videomae", "series:recipe=mats"]
+    for series, part in lines.groupby("series", sort=False):
+        assert np.allclose(drawn[f"series:{series}"], part[["x", "y"]].to_numpy())
+
+
+def test_lines_split_by_frame_budget_and_hold_other_numbers_at_the_best():
+    table = pd.DataFrame(
+        {
+            "keep_ratio": [0.3, 0.6, 0.3, 0.6, 0.3, 0.6],
+            "frame_budget": [4, 4, 8, 8, 8, 8],
+            "candidate_ratio": [2.0, 2.0, 2.0, 2.0, 1.0, 1.0],
+            "top1.mean": [0.5, 0.6, 0.7, 0.8, 0.1, 0.2],
+            "top1.std": [np.nan] * 6,
+            "top1.n": [1] * 6,
+        },
+        index=[f"c{i}" for i in range(6)],
+    )
+    summary = study(STANDARD)
+    summary.table = table
+    summary.config_columns = ["keep_ratio", "frame_budget", "candidate_ratio"]
+    x_name, lines, held = figures.ratio_lines(summary)
+    assert x_name == "keep_ratio" and held == {"candidate_ratio": 2.0}
+    assert lines["series"].tolist() == ["frame_budget=4"] * 2 + ["frame_budget=8"] * 2
+    assert lines["y"].tolist() == pytest.approx([50, 60, 70, 80])
+
+
+def test_training_curves_mean_over_seeds():
+    points = pd.DataFrame(
+        [
+            (0, "val/acc/top1", 1, 0.2), (0, "val/acc/top1", 2, 0.4),
+            (1, "val/acc/top1", 1, 0.4), (1, "val/acc/top1", 2, 0.6),
+            (1, "val/acc/top1", 2, 0.5),  # a resumed run logged epoch 2 twice: the larger counts
+            (2, "val/acc/top1", 1, 0.9), (2, "finetune/train/loss", 1, 1.5),
+            (9, "val/acc/top1", 1, 0.0),  # not a compared trial
+        ],
+        columns=["trial", "metric", "step", "value"],
+    )  # fmt: skip
+    curves = figures.curve_frame(points, {0: "videomae", 1: "videomae", 2: "mats-0.6"})
+    val = curves[curves["metric"] == "val/acc/top1"]
+    assert val["config"].tolist() == ["videomae", "videomae", "mats-0.6"]
+    assert val["mean"].tolist() == pytest.approx([0.3, 0.5, 0.9])
+    assert val["n"].tolist() == [2, 2, 1]
+    titles = {"val/acc/top1": "val top-1 (%)", "finetune/train/loss": "loss"}
+    fig = plots.draw_curves(curves, titles, "kr")
+    assert [ax.get_ylabel() for ax in fig.axes] == ["val top-1 (%)", "loss"]
+    line = next(li for li in fig.axes[0].get_lines() if li.get_gid() == "val/acc/top1:videomae")
+    assert np.allclose(line.get_xydata(), [[1, 30.0], [2, 50.0]])
+
+
+def test_curve_configs_baseline_first_then_best(summary):
+    assert figures.curve_configs(summary) == ["videomae", "mats-0.6", "mats-0.3"]
+    assert figures.curve_configs(summary, limit=2) == ["videomae", "mats-0.6"]
+
+
+def test_figures_are_written_as_png_and_svg(tmp_path, summary):
+    fig = plots.draw_gmacs(figures.gmacs_points(summary), "GMACs", "top-1", "kr")
+    png, svg = plots.save(fig, tmp_path / "sub" / "acc_vs_gmacs")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and svg.read_text().lstrip().startswith(
+        "<?xml"
+    )
