@@ -78,8 +78,8 @@ def make_slots(
         threads = cpu_threads or max(1, cores // count)
         return [Slot(i, None, threads) for i in range(count)]
     threads = cpu_threads or max(1, cores // max(1, len(devices) * trials_per_device))
-    slots = []
-    for gpu in devices:  # type: ignore[union-attr]
+    slots: list[Slot] = []
+    for gpu in devices:
         for _ in range(trials_per_device):
             slots.append(Slot(len(slots), int(gpu), threads))
     return slots

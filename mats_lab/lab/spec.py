@@ -267,9 +267,9 @@ class StudySpec(_Strict):
         for key, var in self.space.items():
             if not all(isinstance(v, dict) for v in var.values) or not var.values:
                 _check_variable_name(key, placeholders)  # a bundle's name is a free label
-            for stage in var.stages or []:
-                if stage not in names:
-                    raise ValueError(f"space.{key}.stages: no stage named {stage!r}")
+            for scoped in var.stages or []:
+                if scoped not in names:
+                    raise ValueError(f"space.{key}.stages: no stage named {scoped!r}")
             for j, value in enumerate(var.values):
                 if isinstance(value, dict):
                     for sub in value:
@@ -396,8 +396,8 @@ def load_study(path: str | Path, fixed: dict[str, Any] | None = None) -> StudySp
         if not isinstance(space, dict):
             raise StudyError(f"{path}: space: expected a mapping")
         for name, value in fixed.items():
-            old = space.get(name) if isinstance(space.get(name), dict) else {}
-            scope = {"stages": old["stages"]} if "stages" in old else {}
+            old = space.get(name)
+            scope = {"stages": old["stages"]} if isinstance(old, dict) and "stages" in old else {}
             space[name] = {"grid": [value], **scope}
         data["space"] = space
     try:

@@ -12,7 +12,11 @@ Only Optuna and the standard library are imported here.
 from __future__ import annotations
 
 import json
+import time
+import zlib
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +67,18 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage
         kwargs = {"heartbeat_interval": heartbeat_interval, "grace_period": 4 * heartbeat_interval}
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    return RDBStorage(url, **kwargs)
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(3):
+        try:
+            return RDBStorage(url, **kwargs)
+        except (IntegrityError, ProgrammingError):
+            # Workers started together on a fresh database race to create Optuna's tables
+            # (``CREATE TYPE ... already exists``): the loser finds them on a second try.
+            if attempt == 2:
+                raise
+            time.sleep(1.0 + attempt)
+    raise AssertionError("unreachable")
 
 
 def create_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
@@ -184,14 +199,38 @@ class PointStatus:
 
 def enqueue_missing(study: optuna.Study, spec: StudySpec, points: list[Point]) -> int:
     """Queue every point that is not done, not queued or running, and has retries left."""
-    status = PointStatus(study, spec.retries)
-    added = 0
-    for point in points:
-        if status.done(point.key) or status.active(point.key) or status.exhausted(point.key):
-            continue
-        study.enqueue_trial(dict(point.params), user_attrs={POINT_KEY: point.key, SEED: point.seed})
-        added += 1
+    with _queue_lock(study):
+        status = PointStatus(study, spec.retries)
+        added = 0
+        for point in points:
+            if status.done(point.key) or status.active(point.key) or status.exhausted(point.key):
+                continue
+            study.enqueue_trial(
+                dict(point.params), user_attrs={POINT_KEY: point.key, SEED: point.seed}
+            )
+            added += 1
     return added
+
+
+@contextmanager
+def _queue_lock(study: optuna.Study) -> Iterator[None]:
+    """Workers sharing a PostgreSQL storage queue points one at a time (an advisory lock per
+    study): two workers reading the study at once would otherwise both queue a missing point,
+    and it would run twice. Other storages have one asker (the study folder's lock)."""
+    backend = getattr(study._storage, "_backend", study._storage)  # RDB: inside _CachedStorage
+    engine = getattr(backend, "engine", None)
+    if engine is None or engine.dialect.name != "postgresql":
+        yield
+        return
+    import sqlalchemy
+
+    key = zlib.crc32(f"mats-lab queue {study.study_name}".encode())
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+        try:
+            yield
+        finally:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
 
 
 def fail_stale(study: optuna.Study, heartbeats: bool) -> list[int]:

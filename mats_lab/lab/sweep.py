@@ -42,6 +42,7 @@ from mats_lab.lab.tracking import Tracker
 __all__ = ["Sweep", "SweepOptions", "study_paths"]
 
 CONFIG_ERROR = 3  # exit status of a stage whose config cannot be built (never retried)
+HEARTBEAT_EVERY = 5.0  # seconds between heartbeats of running trials (grace period: 120 s)
 
 
 @dataclass
@@ -127,6 +128,7 @@ class Sweep:
         self.sweep_id = uuid.uuid4().hex[:8]
         self._stop = False
         self._last_status = 0.0
+        self._last_beat = 0.0
         self._lock_handle: Any = None
         self.heartbeats = False
 
@@ -278,11 +280,17 @@ class Sweep:
             return bool(waiting)
         return True
 
+    def _beat(self, trial_id: int) -> None:
+        """Record a heartbeat for a running trial (database storages only)."""
+        record = getattr(self.study._storage, "record_heartbeat", None)
+        if record is not None:
+            record(trial_id)
+
     def _recover_stale(self) -> None:
         live = {r.owner.trial.number for r in self.running.values()}
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if trial.number in live:
-                self.study._storage.record_heartbeat(trial._trial_id)
+                self._beat(trial._trial_id)
         if st.fail_stale(self.study, heartbeats=True):
             st.enqueue_missing(self.study, self.spec, self.grid)
 
@@ -307,9 +315,10 @@ class Sweep:
                 return owner, plan
         # Ask for new trials while slots are free (bounded, in case all are blocked).
         while len(self.waiting) < 2 * len(self.slots) and self._budget_left():
-            owner = self._ask()
-            if owner is None:
+            asked = self._ask()
+            if asked is None:
                 return None
+            owner = asked
             plan = self._advance(owner, busy)
             if plan is not None:
                 return owner, plan
@@ -395,9 +404,12 @@ class Sweep:
         reader = ProgressReader(work_dir / "progress.jsonl")
         reader.update()  # skip what an earlier (killed) run wrote: the report counts new epochs
         self.running[slot.index] = _Running(owner, plan, slot, proc, work_dir, reader)
+        if self.heartbeats:  # at once: a trial that never beat is never found stale
+            self._beat(owner.trial._trial_id)
 
     # -- following ----------------------------------------------------------------------------
     def _poll(self) -> None:
+        ended = []
         for index, run in list(self.running.items()):
             run.reader.update()
             code = run.proc.poll()
@@ -407,10 +419,24 @@ class Sweep:
             del self.running[index]
             self.free.append(run.slot)
             self.free.sort(key=lambda s: s.index)
+            ended.append((run, code))
+        # A grid trial whose last stage succeeded: start the next trial on the freed slot
+        # before telling Optuna and queueing the MLflow run (tens of ms, all on the critical
+        # path otherwise). A sampler's trials are told first, so the next ask sees the result.
+        later = []
+        for run, code in ended:
+            if self.grid and code == 0 and self._is_last(run):
+                later.append((run, code))
+            else:
+                self._stage_done(run, code)
+        if later and not self._stop:
+            self._fill_slots()
+        for run, code in later:
             self._stage_done(run, code)
-        if self.heartbeats and self.running:
+        if self.heartbeats and self.running and time.time() - self._last_beat >= HEARTBEAT_EVERY:
+            self._last_beat = time.time()  # a DB write per trial: not on every poll
             for run in self.running.values():
-                self.study._storage.record_heartbeat(run.owner.trial._trial_id)
+                self._beat(run.owner.trial._trial_id)
 
     def _is_last(self, run: _Running) -> bool:
         return run.plan is run.owner.plans[-1]

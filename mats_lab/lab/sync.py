@@ -8,6 +8,7 @@ Idempotent: a trial already logged (found by its tags) is left alone.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from optuna.trial import TrialState
 
@@ -26,7 +27,7 @@ from mats_lab.lab.tracking import (
 __all__ = ["sync_study"]
 
 
-def _parent(client, experiment_id: str, study: str, sweep: str) -> str:  # noqa: ANN001
+def _parent(client: Any, experiment_id: str, study: str, sweep: str) -> str:
     runs = client.search_runs(
         [experiment_id],
         filter_string=f"tags.`{STUDY_TAG}` = '{study}' and tags.`{SWEEP_TAG}` = '{sweep}'",

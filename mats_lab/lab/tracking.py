@@ -136,7 +136,7 @@ class Tracker:
 
         def job() -> None:
             run_id = sync_trial(
-                self._client, self.experiment_id, self.study, record, self.parent_id
+                self._client, str(self.experiment_id), self.study, record, self.parent_id
             )
             if on_done is not None:
                 on_done(run_id)
