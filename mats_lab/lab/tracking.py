@@ -159,7 +159,9 @@ def ensure_experiment(client: Any, tracking_uri: str, name: str) -> str:
     if found is not None:
         return str(found.experiment_id)
     try:
-        return str(client.create_experiment(name, artifact_location=artifact_location(tracking_uri)))
+        return str(
+            client.create_experiment(name, artifact_location=artifact_location(tracking_uri))
+        )
     except Exception:  # another worker created it at the same moment: use theirs
         found = client.get_experiment_by_name(name)
         if found is None:
