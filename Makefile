@@ -3,7 +3,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-WORK_DIR ?= work_dirs/demo
+STUDY ?= studies/keep_ratio.yaml
 
 .PHONY: install demo test lint typecheck clean
 
@@ -17,8 +17,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $@
 
+# The main job: the keep-ratio study (MATS keep ratios vs the VideoMAE baseline) on the
+# embedded dataset, then its report under reports/. Re-running resumes the study.
 demo: install
-	$(BIN)/mats-lab demo --work-dir $(WORK_DIR)
+	$(BIN)/mats-lab sweep $(STUDY)
+	$(BIN)/mats-lab report $(STUDY) --out reports/
 
 test: install
 	$(BIN)/python -m pytest -q
