@@ -17,10 +17,11 @@ model = dict(
         mlp_ratio=4,
         num_frames=8,
         tubelet_size=2,
-        drop_path_rate=0.1,
+        drop_path_rate=0.0,
         keep_ratio=1.0,
         drop_at_test=True,
-        use_mean_pooling=True),
+        use_mean_pooling=True,
+        temporal_center=True),
     cls_head=dict(
         type='TimeSformerHead',
         num_classes=8,
@@ -34,19 +35,20 @@ model = dict(
         std=[58.395, 57.12, 57.375],
         format_shape='NCTHW'))
 
+# From scratch in a few CPU minutes: plain AdamW (no layer decay, which only slows the lower
+# layers of an untrained model), 5 warm-up epochs, cosine to 0; 20 iterations per epoch.
 max_epochs = 30
+warmup_epochs = 5
 train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=5)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 optim_wrapper = dict(
     type='OptimWrapper',
-    constructor='LearningRateDecayOptimizerConstructor',
-    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),
-    paramwise_cfg=dict(decay_rate=0.75, decay_type='layer_wise', num_layers=4))
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), weight_decay=0.05))
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=2,
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=warmup_epochs,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 2, eta_min=1e-5, by_epoch=True, begin=2,
-         end=max_epochs, convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=0.0, by_epoch=True,
+         begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
 ]
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(save_best='auto'))

@@ -23,7 +23,9 @@ def test_there_are_configs_in_mmaction_grammar():
             n.startswith(algo + "_vit-base-p16_" + stage) and "kinetics-400" in n for n in names
         ), (algo, stage)
     for dataset in ("ucf101", "sthv2"):
-        assert sum(dataset in n and "finetune" in n for n in names) == 2
+        # the MATS / full-token pair (UCF101 also has frame-selection variants: -afs, -pixdiff, ...)
+        pair = [n for n in names if dataset in n and "finetune" in n and "p16_" in n]
+        assert len(pair) == 2, pair
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -94,3 +96,40 @@ def test_flops_cli_reports_bad_override(mm):
     result = CliRunner().invoke(app, ["flops", str(path), "--cfg-options", "modle.x=1"])
     assert result.exit_code == 2
     assert "modle.x" in result.output
+
+
+TINY_FINETUNE = sorted(p for p in CONFIGS if "tiny" in p.name and "finetune" in p.name)
+
+
+@pytest.mark.parametrize("path", TINY_FINETUNE, ids=lambda p: p.name)
+def test_tiny_finetuning_flips_in_training_only_with_the_synth_label_maps(mm, path):
+    from mats_lab.data.synth import FLIP_LABEL_MAPS
+    from mats_lab.mm.configs import load_config
+
+    cfg = load_config(path)
+    flips = [s for s in cfg.train_dataloader.dataset.pipeline if s["type"] == "MotionFlip"]
+    assert {s["axis"]: tuple(s["label_map"]) for s in flips} == FLIP_LABEL_MAPS
+    for loader in ("val_dataloader", "test_dataloader"):
+        assert all(s["type"] != "MotionFlip" for s in cfg[loader].dataset.pipeline)
+    assert cfg.model.backbone.temporal_center is True
+
+
+def test_static_control_config_reads_the_static_dataset_everywhere(mm):
+    from mats_lab.data.synth import static_root
+    from mats_lab.mm.configs import load_config
+
+    base = load_config(REPO / "mm_configs" / "videomae_vit-tiny-p8_finetune_8x4x1_motion-synth.py")
+    static = load_config(
+        REPO / "mm_configs" / "videomae_vit-tiny-p8_finetune_8x4x1_motion-synth-static.py"
+    )
+    for split in ("train", "val", "test"):
+        moving = base[f"{split}_dataloader"].dataset
+        frozen = static[f"{split}_dataloader"].dataset
+        assert frozen.static is True and moving.static is False
+        root = Path(frozen.synth_root)
+        assert root.resolve() == static_root(Path(moving.synth_root)).resolve()
+        assert Path(frozen.ann_file).resolve() == (root / f"{split}_list_videos.txt").resolve()
+        assert Path(frozen.data_prefix["video"]).resolve() == root.resolve()
+        assert frozen.pipeline == moving.pipeline
+    assert static.model == base.model
+    assert static.optim_wrapper == base.optim_wrapper

@@ -7,6 +7,7 @@ from mats_lab.core.frames import select_tubelets, tubelet_counts
 from mats_lab.core.masks import random_masking, tube_masking
 from mats_lab.core.patchify import (
     denormalize_tubelets,
+    gather_tubelets,
     normalize_tubelets,
     normalized_pixel_targets,
     patchify,
@@ -92,3 +93,17 @@ def test_normalized_targets_per_tubelet_per_channel():
     normed, m, s = normalize_tubelets(patchify(video, 2, 4))
     torch.testing.assert_close(denormalize_tubelets(normed, m, s), patchify(video, 2, 4))
     torch.testing.assert_close(normed.flatten(2), targets, atol=1e-4, rtol=0)
+
+
+def test_targets_of_some_tokens_equal_the_rows_of_all_targets():
+    video = torch.randn(2, 3, 4, 8, 16)  # grid (2, 2, 4): N = 16
+    mean = torch.tensor([100.0, 110.0, 120.0]).view(3, 1, 1, 1)
+    std = torch.tensor([50.0, 55.0, 60.0]).view(3, 1, 1, 1)
+    idx = torch.tensor([[0, 5, 7, 15], [3, 4, 9, 12]])
+    rows = idx[:, :, None]
+    picked = gather_tubelets(video, 2, 4, idx)  # (B, M, P, C)
+    full = patchify(video, 2, 4)
+    assert torch.equal(picked, full.gather(1, rows[..., None].expand(-1, -1, 32, 3)))
+    all_targets = normalized_pixel_targets(video, 2, 4, mean, std)  # (B, N, P*C)
+    some = normalized_pixel_targets(video, 2, 4, mean, std, token_idx=idx)
+    torch.testing.assert_close(some, all_targets.gather(1, rows.expand(-1, -1, 96)))

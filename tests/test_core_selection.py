@@ -116,3 +116,31 @@ def test_pretrain_split_deterministic_with_generator_varies_across_seeds():
 def test_pretrain_split_rejects_visible_not_below_keep():
     with pytest.raises(ValueError, match="visible_ratio"):
         pretrain_split(torch.rand(1, 100), 0.3, 0.3)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float64])
+def test_random_tie_breaking_keeps_the_score_order_and_is_uniform(dtype):
+    # negative, signed-zero and infinite scores keep their order; ties split about evenly
+    row = [-3.0, -0.0, 0.0, 1e-30, -1e-30, 2.5, float("inf"), -float("inf"), 1.0, 1.0]
+    scores = torch.tensor([row], dtype=dtype).repeat(2000, 1)
+    order = sort_scores(scores, torch.Generator().manual_seed(0))  # (2000, 10)
+    ranked = scores.gather(1, order).float()
+    assert (ranked[:, :-1] >= ranked[:, 1:]).all()
+    assert (order[:, 0] == 6).all() and (order[:, -1] == 7).all()
+    first_one = (order[:, 2] == 8).float().mean().item()  # 1.0 at 8 or 9, ranks 2 and 3
+    assert 0.45 < first_one < 0.55
+    zeros_first = (order[:, 5] == 1).float().mean().item()  # -0.0 and 0.0 tie at ranks 5, 6
+    assert 0.45 < zeros_first < 0.55
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_top_indices_match_the_full_sort(dtype):
+    from mats_lab.core.selection import top_indices
+
+    g = torch.Generator().manual_seed(3)
+    scores = torch.randint(0, 5, (16, 40), generator=g).to(dtype)  # many ties
+    assert torch.equal(top_indices(scores, 12), sort_scores(scores)[:, :12])
+    drawn = top_indices(scores, 12, torch.Generator().manual_seed(0))
+    kth = sort_scores(scores)[:, 11:12]  # the 12th best score bounds every pick
+    assert (scores.gather(1, drawn) >= scores.gather(1, kth)).all()
+    assert (scores.gather(1, drawn)[:, :-1] >= scores.gather(1, drawn)[:, 1:]).all()

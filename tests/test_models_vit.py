@@ -114,3 +114,20 @@ def test_unknown_constructor_key_raises(mm):
 def test_out_of_range_keep_ratio_raises_at_build(mm, ratio):
     with pytest.raises(ValueError, match="keep_ratio"):
         build(mm, "MATSVisionTransformer", keep_ratio=ratio)
+
+
+def test_gathering_before_the_position_embedding_computes_the_same(mm):
+    """positioned_tokens gathers the kept rows first; adding the table to all N tokens and
+    gathering afterwards (what the encoder used to do) gives the same tokens and output."""
+    from mats_lab.core.selection import select_topk
+
+    model = build(mm, "MATSVisionTransformer", keep_ratio=0.5).eval()
+    x = torch.randn(2, 3, 8, 32, 32)
+    with torch.no_grad():
+        prep = model.prepare(x, with_scores=True)
+        keep = select_topk(prep.scores, 0.5)  # (B, K)
+        full = prep.embeddings + model.position_table(prep.grid)  # (B, N, D)
+        old = full.gather(1, keep[:, :, None].expand(-1, -1, full.shape[-1]))
+        torch.testing.assert_close(model.positioned_tokens(prep, keep), old, atol=0, rtol=0)
+        tokens, keep_idx, _ = model.forward_tokens(x)
+        torch.testing.assert_close(tokens, model.encode(full, keep_idx))

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from mats_lab.cli import data as data_cli
 from mats_lab.data import synth
+from mats_lab.data.flips import FLIP_AXES, check_label_map, flip_frames
 
 FRAMES, SIDE = 12, 48  # small clips for the pure-function tests
 
@@ -89,28 +90,56 @@ def centroid_of_changes(frames: np.ndarray) -> np.ndarray:
     return np.stack([(change * x).sum((1, 2)) / total, (change * y).sum((1, 2)) / total], 1)
 
 
+def motion_checks(frames: np.ndarray, masks: np.ndarray) -> dict[str, bool]:
+    """For each class name, whether the clip ``(T, H, W, 3)`` with mover masks ``(T, H, W)``
+    moves like that class, judged from pixels only."""
+    path = centroid_of_changes(frames)  # (T-1, 2)
+    dx, dy = path[-1] - path[0]
+    area = masks.sum((1, 2))  # (T,)
+    # Signed area of the closed changed-pixel path: > 0 is clockwise on screen (y down).
+    nxt = np.roll(path, -1, axis=0)
+    turn = np.sum(path[:, 0] * nxt[:, 1] - nxt[:, 0] * path[:, 1])
+    return {
+        "right": dx > 5 and abs(dy) < dx,
+        "left": dx < -5 and abs(dy) < -dx,
+        "up": dy < -5 and abs(dx) < -dy,
+        "down": dy > 5 and abs(dx) < dy,
+        "clockwise": turn > 0,
+        "counterclockwise": turn < 0,
+        "grow": area[-1] > 2 * area[0],
+        "shrink": area[0] > 2 * area[-1],
+    }
+
+
 @pytest.mark.parametrize("name", synth.CLASSES)
 def test_trajectory_matches_the_label(name: str) -> None:
     label = synth.CLASSES.index(name)
     for seed in range(4):
         s = scene(seed, label, moving_distractors=0)
-        path = centroid_of_changes(synth.render_scene(s))  # (T-1, 2), from pixels only
-        dx, dy = path[-1] - path[0]
-        area = synth.mover_masks(s).sum((1, 2))  # (T,)
-        # Signed area of the closed changed-pixel path: > 0 is clockwise on screen (y down).
-        nxt = np.roll(path, -1, axis=0)
-        turn = np.sum(path[:, 0] * nxt[:, 1] - nxt[:, 0] * path[:, 1])
-        expected = {
-            "right": dx > 5 and abs(dy) < dx,
-            "left": dx < -5 and abs(dy) < -dx,
-            "up": dy < -5 and abs(dx) < -dy,
-            "down": dy > 5 and abs(dx) < dy,
-            "clockwise": turn > 0,
-            "counterclockwise": turn < 0,
-            "grow": area[-1] > 2 * area[0],
-            "shrink": area[0] > 2 * area[-1],
-        }
-        assert expected[name], (name, seed, dx, dy, turn)
+        checks = motion_checks(synth.render_scene(s), synth.mover_masks(s))
+        assert checks[name], (name, seed)
+
+
+@pytest.mark.parametrize("axis", FLIP_AXES)
+def test_flip_label_maps_name_the_motion_of_the_flipped_clip(axis: str) -> None:
+    label_map = synth.FLIP_LABEL_MAPS[axis]
+    assert check_label_map(label_map) == label_map
+    for label, name in enumerate(synth.CLASSES):
+        for seed in range(2):
+            s = scene(seed, label, moving_distractors=0)
+            frames = np.stack(flip_frames(list(synth.render_scene(s)), axis))
+            masks = np.stack(flip_frames(list(synth.mover_masks(s)), axis))
+            checks = motion_checks(frames, masks)
+            flipped = synth.CLASSES[label_map[label]]
+            assert checks[flipped], (axis, name, flipped, seed)
+            if flipped != name:
+                assert not checks[name], (axis, name, seed)
+
+
+def test_every_preset_is_closed_under_the_flips() -> None:
+    for preset in synth.PRESETS.values():
+        for label_map in synth.FLIP_LABEL_MAPS.values():
+            assert all(label_map[c] < preset.num_classes for c in range(preset.num_classes))
 
 
 # ---------------------------------------------------------------- files on disk

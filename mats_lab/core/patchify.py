@@ -11,6 +11,7 @@ from torch import Tensor
 
 __all__ = [
     "denormalize_tubelets",
+    "gather_tubelets",
     "normalize_tubelets",
     "normalized_pixel_targets",
     "patchify",
@@ -37,6 +38,32 @@ def patchify(video: Tensor, tubelet_size: int, patch_size: int) -> Tensor:
     x = video.reshape(batch, channels, t, tubelet_size, h, patch_size, w, patch_size)
     x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # (B, t, h, w, t_s, p, p, C)
     return x.reshape(batch, t * h * w, tubelet_size * patch_size * patch_size, channels)
+
+
+def gather_tubelets(video: Tensor, tubelet_size: int, patch_size: int, token_idx: Tensor) -> Tensor:
+    """The tubelets of some tokens only: ``patchify(video)`` rows ``token_idx``, without
+    copying the others.
+
+    Args:
+        video: ``(B, C, T, H, W)``.
+        token_idx: ``(B, M)`` raster token indices.
+
+    Returns:
+        ``(B, M, t_s * p * p, C)``, equal to ``patchify(video).gather`` along tokens.
+    """
+    batch, channels, frames, height, width = video.shape
+    if frames % tubelet_size or height % patch_size or width % patch_size:
+        raise ValueError(
+            f"clip {tuple(video.shape)} is not divisible into {tubelet_size}x{patch_size}x"
+            f"{patch_size} tubelets"
+        )
+    t, h, w = frames // tubelet_size, height // patch_size, width // patch_size
+    x = video.reshape(batch, channels, t, tubelet_size, h, patch_size, w, patch_size)
+    x = x.permute(0, 2, 4, 6, 3, 5, 7, 1)  # (B, t, h, w, t_s, p, p, C), a view
+    rows = torch.arange(batch, device=video.device)[:, None]  # (B, 1)
+    ti, rest = token_idx // (h * w), token_idx % (h * w)  # (B, M) each
+    picked = x[rows, ti, rest // w, rest % w]  # (B, M, t_s, p, p, C): copies M rows only
+    return picked.reshape(batch, token_idx.shape[1], -1, channels)
 
 
 def unpatchify(
@@ -85,6 +112,7 @@ def normalized_pixel_targets(
     patch_size: int,
     mean: Tensor | None = None,
     std: Tensor | None = None,
+    token_idx: Tensor | None = None,
 ) -> Tensor:
     """Reconstruction targets of the MAE loss.
 
@@ -92,14 +120,20 @@ def normalized_pixel_targets(
         video: ``(B, C, T, H, W)`` clip as the model receives it (normalised input).
         mean, std: the input normalisation, broadcastable to ``(1, C, 1, 1, 1)`` (for example
             ``(C, 1, 1, 1)``); when given it is undone first.
+        token_idx: ``(B, M)`` the target tokens; ``None`` for all ``N``. Only these tubelets
+            are copied and normalised (MATS reconstructs a fifth of the tokens).
 
     Returns:
-        ``(B, N, t_s * p * p * C)`` per-tubelet, per-channel normalised pixels, channel fastest.
+        ``(B, M, t_s * p * p * C)`` (``M = N`` without ``token_idx``) per-tubelet, per-channel
+        normalised pixels, channel fastest.
     """
     with torch.no_grad():
-        pixels = video.float()
+        if token_idx is None:
+            patches = patchify(video.float(), tubelet_size, patch_size)  # (B, N, P, C)
+        else:
+            patches = gather_tubelets(video, tubelet_size, patch_size, token_idx).float()
         if mean is not None and std is not None:
-            channels = video.shape[1]
-            pixels = pixels * std.reshape(1, channels, 1, 1, 1) + mean.reshape(1, channels, 1, 1, 1)
-        normed, _, _ = normalize_tubelets(patchify(pixels, tubelet_size, patch_size))
+            channels = video.shape[1]  # per-channel affine: channel is the last axis here
+            patches = patches * std.reshape(1, 1, 1, channels) + mean.reshape(1, 1, 1, channels)
+        normed, _, _ = normalize_tubelets(patches)  # (B, M, P, C)
         return normed.flatten(2)

@@ -39,6 +39,7 @@ import numpy as np
 
 from mats_lab.data.synth_render import (
     CLASSES,
+    FLIP_LABEL_MAPS,
     SHAPES,
     SPLITS,
     Scene,
@@ -56,6 +57,7 @@ from mats_lab.data.synth_render import (
 __all__ = [
     "CLASSES",
     "DEFAULT_ROOT",
+    "FLIP_LABEL_MAPS",
     "GENERATOR_VERSION",
     "PRESETS",
     "SHAPES",

@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "CLASSES",
+    "FLIP_LABEL_MAPS",
     "SHAPES",
     "SPLITS",
     "Scene",
@@ -42,6 +43,32 @@ CLASSES: tuple[str, ...] = (
     "grow",
     "shrink",
 )
+
+# What each flip of a clip turns a class into (image coordinates: y points down, so a circle
+# seen in a mirror turns the other way; played backwards, every motion reverses).
+_MIRROR_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
+    "horizontal": (("right", "left"), ("clockwise", "counterclockwise")),
+    "vertical": (("up", "down"), ("clockwise", "counterclockwise")),
+    "temporal": (
+        ("right", "left"),
+        ("up", "down"),
+        ("clockwise", "counterclockwise"),
+        ("grow", "shrink"),
+    ),
+}
+
+
+def _label_map(pairs: tuple[tuple[str, str], ...]) -> tuple[int, ...]:
+    swap = {a: b for pair in pairs for a, b in (pair, pair[::-1])}
+    return tuple(CLASSES.index(swap.get(name, name)) for name in CLASSES)
+
+
+#: ``FLIP_LABEL_MAPS[axis][c]``: the class of a class-``c`` clip flipped along ``axis``
+#: (``horizontal``, ``vertical``, ``temporal``), the ``label_map`` of the ``MotionFlip``
+#: transform. Every preset's classes are a prefix of :data:`CLASSES` closed under each map.
+FLIP_LABEL_MAPS: dict[str, tuple[int, ...]] = {
+    axis: _label_map(pairs) for axis, pairs in _MIRROR_PAIRS.items()
+}
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 

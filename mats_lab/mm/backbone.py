@@ -50,6 +50,7 @@ class MATSVisionTransformer(VideoViT):
         candidate_ratio: float | None = None,
         seed: int | None = None,
         scorer: str = "embedding",
+        temporal_center: bool = False,
         init_cfg: dict | None = None,
     ) -> None:
         super().__init__(
@@ -74,6 +75,7 @@ class MATSVisionTransformer(VideoViT):
             candidate_ratio=candidate_ratio,
             seed=seed,
             scorer=scorer,
+            temporal_center=temporal_center,
         )
         self.init_cfg = init_cfg
         self.is_init = False

@@ -9,6 +9,7 @@ that every attention matmul would be missed. Papers call MACs "FLOPs": we print 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -72,6 +73,15 @@ def count_macs(fn: object, *args: object) -> float:
     counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FORMULAS)
     with counter, torch.no_grad():
         fn(*args)  # type: ignore[operator]
+    return counter.get_total_flops() / 2e9
+
+
+def count_train_macs(loss_fn: Callable[[], torch.Tensor]) -> float:
+    """MACs of one forward and backward, ``loss_fn().backward()``, in G (what a training
+    step multiplies; the optimizer update has no matrix products)."""
+    counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FORMULAS)
+    with counter:
+        loss_fn().backward()
     return counter.get_total_flops() / 2e9
 
 

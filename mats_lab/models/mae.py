@@ -174,13 +174,13 @@ def masked_autoencoder_loss(
         batch,
         video.device,
     )
-    tokens = prep.embeddings + encoder.position_table(prep.grid)
-    visible = encoder.encode(tokens, visible_idx)  # (B, V, D)
+    tokens = encoder.positioned_tokens(prep, visible_idx)  # (B, V, D)
+    visible = encoder.encode(tokens, None)  # (B, V, D)
     pred = decoder(visible, visible_idx, target_idx)  # (B, M, P)
-    # targets come from the frames actually used (after frame selection)
+    # targets come from the frames actually used (after frame selection); only the target
+    # tubelets are cut out and normalised
     target = normalized_pixel_targets(
-        prep.video, encoder.tubelet_size, encoder.patch_size, mean, std
-    )  # (B, N, P)
-    target = target.gather(1, target_idx[:, :, None].expand(-1, -1, target.shape[-1]))
+        prep.video, encoder.tubelet_size, encoder.patch_size, mean, std, target_idx
+    )  # (B, M, P)
     loss = F.mse_loss(pred.float(), target)
     return MAEOutput(loss, pred, target, visible_idx, target_idx, prep.tubelet_idx)

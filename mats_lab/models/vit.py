@@ -9,6 +9,9 @@ with three switches:
 - ``candidate_ratio``: the clip holds ``candidate_ratio`` times more frames than the model
   uses; the informative tubelets are chosen (METHOD §4) and the rest of the model sees a
   normal ``num_frames`` clip.
+- ``temporal_center``: subtract each pixel's mean over time before the patch embedding, so
+  the encoder sees only what changes (still background becomes exactly 0); the motion
+  scores, being differences, are unchanged by it.
 - the encoder entry points (:meth:`VideoViT.embed`, :meth:`VideoViT.encode`) that the
   masked-autoencoder pre-training reuses.
 """
@@ -22,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mats_lab.core.frames import gather_tubelet_frames, select_tubelets, tubelet_counts
+from mats_lab.core.motion import temporal_center as center_over_time
 from mats_lab.core.scorers import (
     SCORERS,
     motion_map_scores,
@@ -42,7 +46,7 @@ class Prepared:
         embeddings: ``(B, N, D)`` tubelet embeddings (no position embedding), raster order.
         scores: ``(B, N)`` motion scores, or ``None`` when not asked for.
         video: ``(B, C, T, H, W)`` the frames actually used (after frame selection), without
-            any motion channel.
+            any motion channel, as given (not temporally centred: pixel targets come from it).
         grid: ``(t, h, w)`` token grid.
         tubelet_idx: ``(B, t)`` which candidate tubelets were kept (``arange`` without
             frame selection).
@@ -82,6 +86,10 @@ class VideoViT(nn.Module):
         scorer: how tokens are scored: ``embedding`` (MATS), ``pixel`` (raw pixel-difference
             energy) or ``motion_vectors`` (the clip carries one extra channel after the
             ``in_channels`` colour channels: a per-pixel codec motion magnitude map).
+        temporal_center: subtract each pixel's mean over the clip's frames (all candidates
+            with frame selection) from the colour channels before the patch embedding. Still
+            content then reaches the encoder as exactly 0; the scores are unchanged (they are
+            differences), and a motion channel is left as it is.
     """
 
     pos_embed: Tensor
@@ -109,6 +117,7 @@ class VideoViT(nn.Module):
         candidate_ratio: float | None = None,
         seed: int | None = None,
         scorer: str = "embedding",
+        temporal_center: bool = False,
     ) -> None:
         super().__init__()
         if scorer not in SCORERS:
@@ -135,6 +144,7 @@ class VideoViT(nn.Module):
         self.seed = seed
         self.scorer = scorer
         self.in_channels = in_channels
+        self.temporal_center = temporal_center
         self._generator: torch.Generator | None = None
 
         self.patch_embed = PatchEmbed(in_channels, embed_dims, tubelet_size, patch_size)
@@ -282,6 +292,30 @@ class VideoViT(nn.Module):
             table = table.permute(0, 2, 3, 1).reshape(1, t * h * w, self.embed_dims)
         return table
 
+    def positioned_tokens(self, prep: Prepared, keep_idx: Tensor | None) -> Tensor:
+        """The kept embeddings with their position embeddings added.
+
+        Picks the kept rows before adding, so dropped tokens are never copied or added to.
+        The embeddings are picked by advanced indexing, not ``gather``: ``gather`` keeps its
+        whole ``(B, N, D)`` source alive for the backward pass (its backward needs only the
+        shape), indexing keeps the indices; the table, which needs no gradient, is gathered
+        (several times faster on small token sets).
+
+        Args:
+            prep: the prepared clip.
+            keep_idx: ``(B, K)`` token indices, or ``None`` for all ``N``.
+
+        Returns:
+            ``(B, K, D)``, or ``(B, N, D)`` without ``keep_idx``.
+        """
+        table = self.position_table(prep.grid)  # (1, N, D)
+        if keep_idx is None:
+            return prep.embeddings + table
+        rows = torch.arange(keep_idx.shape[0], device=keep_idx.device)[:, None]  # (B, 1)
+        idx = keep_idx[:, :, None].expand(-1, -1, table.shape[-1])  # (B, K, D)
+        picked = table.expand(keep_idx.shape[0], -1, -1).gather(1, idx)  # (B, K, D)
+        return prep.embeddings[rows, keep_idx] + picked
+
     def encode(self, tokens: Tensor, keep_idx: Tensor | None) -> Tensor:
         """Gather the kept tokens and run the blocks.
 
@@ -313,7 +347,8 @@ class VideoViT(nn.Module):
             with_scores: compute the token scores of the frames kept.
         """
         video, motion = self.split_motion(video)
-        grid = self.embed(video)  # (B, t_c, L, D)
+        pixels = center_over_time(video) if self.temporal_center else video
+        grid = self.embed(pixels)  # (B, t_c, L, D)
         grid, video, motion, tubelet_idx = self.select_frames(grid, video, motion)
         batch, t, tokens_per_tubelet, dims = grid.shape
         scores = None
@@ -337,8 +372,8 @@ class VideoViT(nn.Module):
         keep_idx = None
         if prep.scores is not None:
             keep_idx = select_topk(prep.scores, self.keep_ratio)  # (B, K)
-        tokens = prep.embeddings + self.position_table(prep.grid)
-        return self.encode(tokens, keep_idx), keep_idx, prep.tubelet_idx
+        tokens = self.positioned_tokens(prep, keep_idx)  # (B, K, D)
+        return self.encode(tokens, None), keep_idx, prep.tubelet_idx
 
     def forward(self, video: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` → ``(B, D)`` pooled features with mean pooling, else the

@@ -1,5 +1,6 @@
 """Data-pipeline transforms for MMAction2: verified decoding, candidate sampling for adaptive
-frame selection (METHOD §4), its pixel-difference ablation, and RandAugment for video.
+frame selection (METHOD §4), its pixel-difference ablation, RandAugment for video, and flips in
+x, y or time that map a motion label to its mirror image (``MotionFlip``).
 
 Typical training pipeline for adaptive frame selection::
 
@@ -19,6 +20,7 @@ not draw the same numbers) and its ``seed`` argument if given; in the main proce
 
 # Importing the submodules registers their transforms in mmaction's TRANSFORMS.
 from mats_lab.mm.transforms.decoding import CheckedVideoDecode, CheckedVideoInit
+from mats_lab.mm.transforms.flips import MotionFlip
 from mats_lab.mm.transforms.randaugment import (
     RAND_AUGMENT_OPS,
     TIMM_INCREASING_OPS,
@@ -36,6 +38,7 @@ __all__ = [
     "CandidateSampleFrames",
     "CheckedVideoDecode",
     "CheckedVideoInit",
+    "MotionFlip",
     "PixelDiffFrameSelect",
     "VideoRandAugment",
     "candidate_frame_count",
