@@ -190,8 +190,8 @@ def format_result(result: BenchResult) -> str:
         f"mats-lab bench  model={s.model} clip={s.batch}x3x{s.frames}x{s.size}x{s.size} "
         f"device={s.device} threads={env.get('threads')} repeats={s.repeats} "
         f"warmup={s.warmup} amp={s.amp}",
-        f"hardware: {env.get('hardware')}  load before/after: {env.get('load_before')} / "
-        f"{env.get('load_after')}",
+        f"hardware: {env.get('hardware')}  busy CPUs before: {env.get('busy_cpus_before')}  "
+        f"load average before/after: {env.get('load_before')} / {env.get('load_after')}",
         "",
         f"{'workload':<18} {'step ms':>9} {'CPU ms':>9} {'clips/s':>8} {'train GMACs':>12} "
         f"{'fwd GMACs/clip':>15} {'peak MiB':>9} {'act. MiB':>9} {'saved MiB':>10}  tokens",

@@ -14,6 +14,7 @@ import datetime as dt
 import gc
 import os
 import platform
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,6 +45,27 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def busy_cpus(seconds: float = 1.0) -> float | None:
+    """How many CPUs were busy over the next ``seconds`` (all processes, from
+    ``/proc/stat``); ``None`` where there is no ``/proc/stat``."""
+
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        idle = values[3] + values[4]  # idle + iowait
+        return sum(values), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    if total1 <= total0:
+        return None
+    return round((1 - (idle1 - idle0) / (total1 - total0)) * (os.cpu_count() or 1), 2)
+
+
 def environment(spec: BenchSpec) -> dict:
     """Date, hardware, threads and versions of this run."""
     hardware = f"{_cpu_model()}, {os.cpu_count()} logical CPUs"
@@ -57,6 +79,7 @@ def environment(spec: BenchSpec) -> dict:
         "torch": torch.__version__,
         "python": platform.python_version(),
         "load_before": [round(x, 2) for x in os.getloadavg()],
+        "busy_cpus_before": busy_cpus(),
     }
 
 
@@ -139,11 +162,11 @@ def run_bench(
         else:
             notes.append(f"note: {spec.video} not found, data pipeline not measured")
     env["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    busy = env["load_before"][0]  # during the run the load includes this process
-    if spec.device == "cpu" and env["threads"] > 1 and busy >= 1.0:
+    busy = env["busy_cpus_before"]  # measured while this process was idle
+    if spec.device == "cpu" and env["threads"] > 1 and busy is not None and busy >= 0.5:
         notes.append(
-            f"note: load average {busy} on {os.cpu_count()} CPUs before the run: other "
-            "processes were competing. "
+            f"note: {busy} of {os.cpu_count()} CPUs were busy with other processes just "
+            "before the run. "
             f"With {env['threads']} threads, torch's threads then wait for each other and "
             "steps can take many times longer; rerun on a quiet machine or with --threads 1."
         )
