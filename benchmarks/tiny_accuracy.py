@@ -5,6 +5,7 @@ Trains each run with MMAction2's unchanged ``tools/train.py``, tests its last ch
 
     python benchmarks/tiny_accuracy.py                   # every run below, one after another
     python benchmarks/tiny_accuracy.py full mats-0.6     # some of them
+    python benchmarks/tiny_accuracy.py mats-0.3 --epochs 150 --work-dir work_dirs/long
 
 Runs (``RUNS``): ``full`` (all tokens), ``mats-0.6`` (the MATS config), ``mats-0.3``, and the
 static control (every frame of a clip frozen at one frame of its motion, so no motion is
@@ -100,8 +101,19 @@ def build_data(config: Path) -> None:
     subprocess.run([sys.executable, "-c", code, str(config)], check=True, cwd=REPO)
 
 
-def run_one(name: str, work_dir: Path) -> Result:
+def epoch_overrides(epochs: int) -> dict[str, object]:
+    """Train for ``epochs`` epochs, cosine schedule stretched to match (5 warm-up epochs)."""
+    return {
+        "train_cfg.max_epochs": epochs,
+        "param_scheduler.1.T_max": epochs - 5,
+        "param_scheduler.1.end": epochs,
+    }
+
+
+def run_one(name: str, work_dir: Path, epochs: int | None = None) -> Result:
     config, overrides = RUNS[name]
+    if epochs is not None:
+        overrides = {**overrides, **epoch_overrides(epochs)}
     result = Result(name, config.name, dict(overrides))
     work = work_dir / name
     work.mkdir(parents=True, exist_ok=True)
@@ -121,7 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="*", help=f"any of {', '.join(RUNS)} (default: all)")
     parser.add_argument("--work-dir", type=Path, default=REPO / "work_dirs" / "tiny_accuracy")
+    parser.add_argument("--epochs", type=int, help="train this many epochs (default: config's)")
     args = parser.parse_args(argv)
+    if args.epochs is not None and args.epochs <= 5:
+        parser.error("--epochs must exceed the 5 warm-up epochs")
     unknown = sorted(set(args.runs) - set(RUNS))
     if unknown:
         parser.error(f"unknown run(s) {', '.join(unknown)}; choose from {', '.join(RUNS)}")
@@ -129,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     print(f"{'run':<11} {'val top-1':>9} {'test top-1':>10} {'train s':>8} {'test s':>7}")
     for name in names:
-        r = run_one(name, args.work_dir)
+        r = run_one(name, args.work_dir, args.epochs)
         results.append(r)
         val = "-" if r.val_top1 is None else f"{r.val_top1:.3f}"
         print(

@@ -4,8 +4,8 @@ For each pair (VideoMAE / MATS pre-training, full / MATS fine-tuning) both model
 with the same weights seed and batch, then timed interleaved — baseline step, MATS step —
 after ``warmup`` rounds, while a :class:`SelectionProbe` times the scoring and selection
 inside each MATS step; their MACs and stored activations are counted; the models are freed
-before the next pair. Peak memory is taken in one fresh child
-process per workload (:mod:`mats_lab.mm.bench.memory`).
+before the next pair. Peak memory is taken in one fresh child process per workload
+(:mod:`mats_lab.mm.bench.memory`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from mats_lab.mm.bench.timing import interleaved
 from mats_lab.mm.bench.workloads import build_workload, token_counts
 from mats_lab.mm.flops import count_macs, count_train_macs
 
-__all__ = ["environment", "run_bench"]
+__all__ = ["busy_cpus", "environment", "run_bench"]
 
 MB = 2**20
 

@@ -9,8 +9,9 @@
   ``MATSVisionTransformer`` keeping all tokens / the top 60 %, ``TimeSformerHead``.
 
 A step is ``zero_grad`` → loss → ``backward`` → fused AdamW ``step``: the fused optimizer
-updates all parameters in one kernel; torch's default per-parameter loop costs as much as
-the decoder of a small model on a CPU and is the same fixed cost in both arms of a pair.
+updates a parameter group in one kernel, where torch's default loops over the parameters
+(about 60 ms of a 330 ms ViT-S MATS pre-training step on one CPU thread) — a fixed cost in
+both arms of a pair that would pull every ratio toward 1.
 """
 
 from __future__ import annotations
