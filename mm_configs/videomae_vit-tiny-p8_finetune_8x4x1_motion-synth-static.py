@@ -1,7 +1,7 @@
 # The static control of the tiny full-token fine-tuning: the same recipe on the same clips with
 # every frame frozen at one random frame of its motion (`static=True`, built into
 # `data/motion_synth-static`), so no motion is left and a classifier must stay near chance
-# (0.125). With the backbone's temporal centring every frozen clip reaches the encoder as
+# (0.1, ten classes). With the backbone's temporal centring every frozen clip reaches the encoder as
 # zeros; to train on the raw frames instead (a plain single-frame classifier) add
 #   --cfg-options model.backbone.temporal_center=False
 # (benchmarks/tiny_accuracy.py runs both). MMEngine resolved the base's `data_root` and

@@ -103,12 +103,13 @@ TINY_FINETUNE = sorted(p for p in CONFIGS if "tiny" in p.name and "finetune" in 
 
 @pytest.mark.parametrize("path", TINY_FINETUNE, ids=lambda p: p.name)
 def test_tiny_finetuning_flips_in_training_only_with_the_synth_label_maps(mm, path):
-    from mats_lab.data.synth import FLIP_LABEL_MAPS
+    from mats_lab.data.synth import FLIP_LABEL_MAPS, PRESETS
     from mats_lab.mm.configs import load_config
 
     cfg = load_config(path)
     flips = [s for s in cfg.train_dataloader.dataset.pipeline if s["type"] == "MotionFlip"]
-    assert {s["axis"]: tuple(s["label_map"]) for s in flips} == FLIP_LABEL_MAPS
+    assert {s["axis"]: s["label_map"] for s in flips} == dict.fromkeys(FLIP_LABEL_MAPS, "motion-synth")
+    assert cfg.model.cls_head.num_classes == PRESETS[cfg.synth_size].num_classes
     for loader in ("val_dataloader", "test_dataloader"):
         assert all(s["type"] != "MotionFlip" for s in cfg[loader].dataset.pipeline)
     assert cfg.model.backbone.temporal_center is True

@@ -174,5 +174,5 @@ def test_mv_config_trains_one_step_on_generated_clips(mm, tmp_path: Path) -> Non
     model.eval()
     with torch.no_grad():
         predictions = model.val_step(next(iter(loaders["val_dataloader"])))
-    assert len(predictions) == 2 and predictions[0].pred_score.shape == (8,)
+    assert len(predictions) == 2 and predictions[0].pred_score.shape == (10,)
     assert seen and all(shape[1:3] == (4, 8) for shape in seen)

@@ -99,11 +99,20 @@ def motion_checks(frames: np.ndarray, masks: np.ndarray) -> dict[str, bool]:
     # Signed area of the closed changed-pixel path: > 0 is clockwise on screen (y down).
     nxt = np.roll(path, -1, axis=0)
     turn = np.sum(path[:, 0] * nxt[:, 1] - nxt[:, 0] * path[:, 1])
+    diagonal = abs(dx) > 5 and abs(dy) > 5 and 0.5 < abs(dx / dy) < 2
+
+    def diagonal_to(sx: int, sy: int) -> bool:
+        return bool(diagonal and np.sign(dx) == sx and np.sign(dy) == sy)
+
     return {
-        "right": dx > 5 and abs(dy) < dx,
-        "left": dx < -5 and abs(dy) < -dx,
-        "up": dy < -5 and abs(dx) < -dy,
-        "down": dy > 5 and abs(dx) < dy,
+        "right": dx > 5 and abs(dy) < 0.5 * dx,
+        "left": dx < -5 and abs(dy) < -0.5 * dx,
+        "up": dy < -5 and abs(dx) < -0.5 * dy,
+        "down": dy > 5 and abs(dx) < 0.5 * dy,
+        "up-right": diagonal_to(1, -1),
+        "down-left": diagonal_to(-1, 1),
+        "up-left": diagonal_to(-1, -1),
+        "down-right": diagonal_to(1, 1),
         "clockwise": turn > 0,
         "counterclockwise": turn < 0,
         "grow": area[-1] > 2 * area[0],

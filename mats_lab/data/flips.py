@@ -18,8 +18,9 @@ import numpy as np
 __all__ = ["FLIP_AXES", "check_label_map", "flip_frames"]
 
 #: ``horizontal`` mirrors x (left-right), ``vertical`` mirrors y (up-down), ``temporal``
-#: reverses the frame order.
-FLIP_AXES: tuple[str, ...] = ("horizontal", "vertical", "temporal")
+#: reverses the frame order, ``transpose`` swaps x and y (a mirror in the main diagonal; an
+#: ``H x W`` frame becomes ``W x H``).
+FLIP_AXES: tuple[str, ...] = ("horizontal", "vertical", "temporal", "transpose")
 
 
 def flip_frames(frames: Sequence[np.ndarray], axis: str) -> list[np.ndarray]:
@@ -30,8 +31,8 @@ def flip_frames(frames: Sequence[np.ndarray], axis: str) -> list[np.ndarray]:
         axis: one of :data:`FLIP_AXES`.
 
     Returns:
-        ``T`` frames of the same shapes: each mirrored (contiguous copies) for a spatial axis,
-        the same frames in reverse order for ``temporal``.
+        ``T`` frames: each mirrored (contiguous copies) for a spatial axis, ``(W, H [, C])``
+        for ``transpose``; the same frames in reverse order for ``temporal``.
     """
     if axis == "temporal":
         return list(frames[::-1])
@@ -39,6 +40,8 @@ def flip_frames(frames: Sequence[np.ndarray], axis: str) -> list[np.ndarray]:
         return [np.ascontiguousarray(f[:, ::-1]) for f in frames]
     if axis == "vertical":
         return [np.ascontiguousarray(f[::-1]) for f in frames]
+    if axis == "transpose":
+        return [np.ascontiguousarray(np.swapaxes(f, 0, 1)) for f in frames]
     raise ValueError(f"axis must be one of {FLIP_AXES}, got {axis!r}")
 
 

@@ -3,9 +3,9 @@
 Every clip shows a cluttered, static, textured background, a few static distractor shapes, at
 most a couple of mildly jittering distractors, and one moving object. The moving object's
 shape, colour, size and position are drawn independently of the class; only its motion
-(left/right/up/down, clockwise/counter-clockwise circle, grow/shrink) is the label. A model
-looking at one frame therefore learns nothing, which is the setting where motion-aware token
-selection should matter.
+(one of eight straight-line directions, grow/shrink, and in the ``large`` preset clockwise /
+counter-clockwise circles) is the label. A model looking at one frame therefore learns
+nothing, which is the setting where motion-aware token selection should matter.
 
 The ``static`` control renders the same clips with the whole scene frozen at one random frame
 of its trajectory (all ``T`` frames identical): a classifier must stay near chance there.
@@ -84,7 +84,7 @@ __all__ = [
     "write_video",
 ]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: Where ``mats-lab data synth`` and the configs put the dataset (relative to the repository).
 DEFAULT_ROOT = "data/motion_synth"
@@ -133,15 +133,16 @@ def _preset(
     )
 
 
-# Size presets (8 fps everywhere). ``default`` is what the tiny training configs use: 8 classes,
-# 40/10/10 clips per class, 32 frames of 64x64; it builds in about 6 s on 2 CPU cores.
+# Size presets (8 fps everywhere). ``default`` is what the tiny training configs use: 10 classes,
+# 40/10/10 clips per class, 32 frames of 64x64; it builds in about 7 s on 2 CPU cores. The
+# circles (classes 10, 11) need three positions in time to tell apart; only ``large`` has them.
 PRESETS: dict[str, SynthParams] = {
     p.size: p
     for p in (
         _preset("tiny", 4, (2, 1, 1), frames=8, side=32, distractors=(2, 3), moving=1),
-        _preset("small", 8, (10, 3, 3), frames=16, side=64, distractors=(3, 5), moving=1),
-        _preset("default", 8, (40, 10, 10), frames=32, side=64, distractors=(3, 6), moving=1),
-        _preset("large", 8, (100, 25, 25), frames=32, side=112, distractors=(4, 8), moving=2),
+        _preset("small", 10, (10, 3, 3), frames=16, side=64, distractors=(3, 5), moving=1),
+        _preset("default", 10, (40, 10, 10), frames=32, side=64, distractors=(3, 6), moving=1),
+        _preset("large", 12, (100, 25, 25), frames=32, side=112, distractors=(4, 8), moving=2),
     )
 }
 

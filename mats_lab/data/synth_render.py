@@ -32,28 +32,66 @@ __all__ = [
     "sample_scene",
 ]
 
-#: Class names; the label of a clip is its index here.
+#: Class names; the label of a clip is its index here. A preset takes a prefix: the four
+#: axis directions, then the four diagonals, then grow / shrink (the default's 10 classes),
+#: then the circles, whose turning sense needs three positions in time to tell apart (only
+#: the ``large`` preset has them). Every prefix a preset takes is closed under each flip.
 CLASSES: tuple[str, ...] = (
     "right",
     "left",
     "up",
     "down",
-    "clockwise",
-    "counterclockwise",
+    "up-right",
+    "down-left",
+    "up-left",
+    "down-right",
     "grow",
     "shrink",
+    "clockwise",
+    "counterclockwise",
 )
+
+#: Unit step of each straight-line class in image coordinates (x right, y down).
+_DIRECTIONS: dict[str, tuple[int, int]] = {
+    "right": (1, 0),
+    "left": (-1, 0),
+    "up": (0, -1),
+    "down": (0, 1),
+    "up-right": (1, -1),
+    "down-left": (-1, 1),
+    "up-left": (-1, -1),
+    "down-right": (1, 1),
+}
 
 # What each flip of a clip turns a class into (image coordinates: y points down, so a circle
 # seen in a mirror turns the other way; played backwards, every motion reverses).
 _MIRROR_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
-    "horizontal": (("right", "left"), ("clockwise", "counterclockwise")),
-    "vertical": (("up", "down"), ("clockwise", "counterclockwise")),
+    "horizontal": (
+        ("right", "left"),
+        ("up-right", "up-left"),
+        ("down-left", "down-right"),
+        ("clockwise", "counterclockwise"),
+    ),
+    "vertical": (
+        ("up", "down"),
+        ("up-right", "down-right"),
+        ("down-left", "up-left"),
+        ("clockwise", "counterclockwise"),
+    ),
     "temporal": (
         ("right", "left"),
         ("up", "down"),
+        ("up-right", "down-left"),
+        ("up-left", "down-right"),
         ("clockwise", "counterclockwise"),
         ("grow", "shrink"),
+    ),
+    # x <-> y: a mirror in the main diagonal.
+    "transpose": (
+        ("right", "down"),
+        ("left", "up"),
+        ("up-right", "down-left"),
+        ("clockwise", "counterclockwise"),
     ),
 }
 
@@ -223,19 +261,23 @@ def mover_track(
     lo, hi = (f * side for f in _RADIUS_RANGE)
     frac = np.linspace(0.0, 1.0, frames)  # (T,) constant speed over the whole clip
     track = np.empty((frames, 3))
-    if name in ("right", "left", "up", "down"):
+    if name in _DIRECTIONS:
         r = float(rng.uniform(lo, hi))
-        horizontal = name in ("right", "left")
-        along, across = (width, height) if horizontal else (height, width)
-        dist = rng.uniform(0.3, 0.55) * along
-        start = rng.uniform(r, along - r - dist)
-        pos = start + dist * frac
-        if name in ("left", "up"):
-            pos = along - pos  # mirror: same marginal positions, opposite direction
-        drift = rng.uniform(-0.1, 0.1) * dist  # a little slant, so the path is not axis-exact
-        base = rng.uniform(r + abs(drift), across - r - abs(drift))
-        perp = base + drift * (frac - 0.5) * 2
-        track[:, 0], track[:, 1] = (pos, perp) if horizontal else (perp, pos)
+        ux, uy = _DIRECTIONS[name]
+        # Travel 0.3-0.55 of the frame along each moving axis (the same distance for both on a
+        # diagonal), from a start drawn so the whole path stays inside the frame; a still axis
+        # gets a small slant so no path is axis-exact. Mirrored starts keep the marginal
+        # position of one frame the same for every direction.
+        for axis, (u, extent) in enumerate(((ux, width), (uy, height))):
+            if u:
+                dist = rng.uniform(0.3, 0.55) * min(height, width)
+                start = rng.uniform(r, extent - r - dist)
+                pos = start + dist * frac
+                track[:, axis] = pos if u > 0 else extent - pos
+            else:
+                drift = rng.uniform(-0.1, 0.1) * 0.4 * min(height, width)
+                base = rng.uniform(r + abs(drift), extent - r - abs(drift))
+                track[:, axis] = base + drift * (frac - 0.5) * 2
         track[:, 2] = r
     elif name in ("clockwise", "counterclockwise"):
         r = float(rng.uniform(lo, hi))

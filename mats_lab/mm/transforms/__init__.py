@@ -1,6 +1,6 @@
 """Data-pipeline transforms for MMAction2: verified decoding, candidate sampling for adaptive
 frame selection (METHOD §4), its pixel-difference ablation, RandAugment for video, and flips in
-x, y or time that map a motion label to its mirror image (``MotionFlip``).
+x, y or time and transposes that map a motion label to its mirror image (``MotionFlip``).
 
 Typical training pipeline for adaptive frame selection::
 
@@ -13,9 +13,10 @@ Typical training pipeline for adaptive frame selection::
 
 Randomness: each random transform owns a ``numpy.random.Generator``, created on first use.
 Inside a DataLoader worker it is seeded from ``torch.utils.data.get_worker_info().seed`` (which
-differs per worker and per epoch), mixed with the transform's class name (so two transforms do
-not draw the same numbers) and its ``seed`` argument if given; in the main process from
-``seed`` alone (``None``: fresh OS entropy). Global ``np.random`` is never used.
+differs per worker), mixed with the transform's stream name (its class name; ``MotionFlip``
+adds its axis, so the flips of one pipeline draw independently) and its ``seed`` argument if
+given; in the main process from ``seed`` and the stream name (``None``: fresh OS entropy).
+Global ``np.random`` is never used.
 """
 
 # Importing the submodules registers their transforms in mmaction's TRANSFORMS.

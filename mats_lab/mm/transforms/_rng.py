@@ -10,10 +10,17 @@ from torch.utils.data import get_worker_info
 
 
 class _LazyGenerator:
-    """Owns one ``numpy.random.Generator``, (re)seeded per DataLoader worker on first use."""
+    """Owns one ``numpy.random.Generator``, (re)seeded per DataLoader worker on first use.
 
-    def __init__(self, seed: int | None) -> None:
+    ``stream`` names the transform's own stream of draws (default: the class name): transforms
+    of one pipeline with different streams draw independent numbers from the same worker
+    seed. A subclass of which a pipeline holds several instances (``MotionFlip``: one per
+    axis) must pass a stream per instance, or those instances draw the same numbers.
+    """
+
+    def __init__(self, seed: int | None, stream: str | None = None) -> None:
         self.seed = seed
+        self._stream = type(self).__name__ if stream is None else stream
         self._rng: np.random.Generator | None = None
         self._rng_key: tuple[int, int] | None = None
 
@@ -21,7 +28,7 @@ class _LazyGenerator:
         info = get_worker_info()
         key = None if info is None else (int(info.id), int(info.seed))
         if self._rng is None or key != self._rng_key:
-            salt = zlib.crc32(type(self).__name__.encode())
+            salt = zlib.crc32(self._stream.encode())
             if key is not None:
                 entropy = [key[1], salt] + ([self.seed] if self.seed is not None else [])
                 self._rng = np.random.default_rng(np.random.SeedSequence(entropy))

@@ -1,13 +1,16 @@
 """:class:`MotionFlip`: mirror a clip in x, y or time and relabel it, for motion classes.
 
 mmaction's ``Flip`` maps labels too (``flip_label_map``) but draws from the global
-``np.random`` and cannot reverse time; this one owns a seeded generator and does all three
-axes. For the embedded dataset the label maps are
-:data:`mats_lab.data.synth.FLIP_LABEL_MAPS`::
+``np.random`` and can neither reverse time nor transpose; this one owns a seeded generator and
+does all four axes. For the embedded dataset, ``label_map='motion-synth'`` takes the map from
+:data:`mats_lab.data.synth.FLIP_LABEL_MAPS` (valid for every size preset, whose classes are a
+prefix of the full list closed under each flip)::
 
-    dict(type='MotionFlip', axis='horizontal', label_map=[1, 0, 2, 3, 5, 4, 6, 7]),
-    dict(type='MotionFlip', axis='vertical', label_map=[0, 1, 3, 2, 5, 4, 6, 7]),
-    dict(type='MotionFlip', axis='temporal', label_map=[1, 0, 3, 2, 5, 4, 7, 6]),
+    dict(type='MotionFlip', axis='horizontal', label_map='motion-synth'),
+    dict(type='MotionFlip', axis='transpose', label_map='motion-synth'),
+
+Any other dataset gives its own list: ``label_map[c]`` is the class of a flipped class-``c``
+clip.
 
 Training pipelines only: a flip that changes the label has no place at test time.
 """
@@ -21,9 +24,13 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
 from mats_lab.data.flips import FLIP_AXES, check_label_map, flip_frames
+from mats_lab.data.synth_render import FLIP_LABEL_MAPS
 from mats_lab.mm.transforms._rng import _LazyGenerator
 
-__all__ = ["MotionFlip"]
+__all__ = ["NAMED_LABEL_MAPS", "MotionFlip"]
+
+#: Label maps by name, per axis: ``label_map='motion-synth'`` in a config.
+NAMED_LABEL_MAPS: dict[str, dict[str, tuple[int, ...]]] = {"motion-synth": FLIP_LABEL_MAPS}
 
 
 @TRANSFORMS.register_module()
@@ -32,7 +39,9 @@ class MotionFlip(_LazyGenerator, BaseTransform):
 
     Place it after decoding and frame selection, before ``FormatShape``. A ``temporal`` flip
     reverses each clip of ``clip_len`` frames on its own (``num_clips`` clips), together with
-    its ``frame_inds``, so frames keep their indices.
+    its ``frame_inds``, so frames keep their indices. A ``transpose`` turns ``H x W`` frames
+    into ``W x H`` ones (``img_shape`` follows), so square frames or a later ``Resize`` to a
+    fixed size keep the batch uniform.
 
     Required Keys:
 
@@ -46,16 +55,18 @@ class MotionFlip(_LazyGenerator, BaseTransform):
         - imgs
         - label (``label_map[label]`` when flipped)
         - frame_inds (reversed with the frames, ``temporal`` only)
+        - img_shape (``transpose`` only, when present)
 
     Added Keys:
 
         - flip_<axis> (bool: whether this clip was flipped)
 
     Args:
-        axis (str): ``horizontal`` (mirror x), ``vertical`` (mirror y) or ``temporal``
-            (play backwards).
-        label_map (Sequence[int]): ``label_map[c]`` is the class of a flipped class-``c``
-            clip; a permutation that is its own inverse (checked).
+        axis (str): ``horizontal`` (mirror x), ``vertical`` (mirror y), ``temporal``
+            (play backwards) or ``transpose`` (swap x and y).
+        label_map (Sequence[int] | str): ``label_map[c]`` is the class of a flipped class-``c``
+            clip; a permutation that is its own inverse (checked). Or the name of a known
+            map (``'motion-synth'``: the embedded dataset's).
         flip_ratio (float): probability of flipping. Defaults to 0.5.
         seed (int | None): seed of the generator outside DataLoader workers. Defaults to None.
 
@@ -69,15 +80,21 @@ class MotionFlip(_LazyGenerator, BaseTransform):
     def __init__(
         self,
         axis: str,
-        label_map: Sequence[int],
+        label_map: Sequence[int] | str,
         flip_ratio: float = 0.5,
         seed: int | None = None,
     ) -> None:
-        super().__init__(seed)
+        # One stream of draws per axis: the flips of one pipeline must not flip together.
+        super().__init__(seed, stream=f"{type(self).__name__}/{axis}")
         if axis not in FLIP_AXES:
             raise ValueError(f"axis must be one of {FLIP_AXES}, got {axis!r}")
         if not 0.0 <= flip_ratio <= 1.0:
             raise ValueError(f"flip_ratio must be in [0, 1], got {flip_ratio}")
+        if isinstance(label_map, str):
+            if label_map not in NAMED_LABEL_MAPS:
+                known = ", ".join(repr(name) for name in NAMED_LABEL_MAPS)
+                raise ValueError(f"unknown label_map name {label_map!r}; known: {known}")
+            label_map = NAMED_LABEL_MAPS[label_map][axis]
         self.axis = axis
         self.label_map = list(check_label_map(label_map))
         self.flip_ratio = flip_ratio
@@ -123,6 +140,9 @@ class MotionFlip(_LazyGenerator, BaseTransform):
             self._reverse(results)
         else:
             results["imgs"] = flip_frames(results["imgs"], self.axis)
+            if self.axis == "transpose" and "img_shape" in results:
+                height, width = results["img_shape"]
+                results["img_shape"] = (width, height)
         return results
 
     def __repr__(self) -> str:

@@ -8,23 +8,20 @@ decode_backend = 'pyav'
 
 dataset_type = 'MotionSynthDataset'
 synth = dict(synth_root=data_root, synth_seed=synth_seed, synth_size=synth_size, static=False)
-# Label-mapping flips (`MotionFlip`): a mirrored or reversed clip is a clip of the mirrored
-# class (right <-> left, clockwise <-> counterclockwise, grow <-> shrink, ...), so each flip
-# is a free, label-correct augmentation; the maps are mats_lab.data.synth.FLIP_LABEL_MAPS.
-flip_label_maps = dict(
-    horizontal=[1, 0, 2, 3, 5, 4, 6, 7],
-    vertical=[0, 1, 3, 2, 5, 4, 6, 7],
-    temporal=[1, 0, 3, 2, 5, 4, 7, 6])
+# Label-mapping flips (`MotionFlip`): a mirrored, transposed or reversed clip is a clip of
+# the mirrored class (right <-> left, up-right <-> down-left, grow <-> shrink, ...), so each
+# flip is a free, label-correct augmentation (16 variants of every clip); the maps are
+# mats_lab.data.synth.FLIP_LABEL_MAPS, named 'motion-synth'.
+# No random crop: it can cut the moving object, hence the label, out of the clip.
 motion_flips = [
-    dict(type='MotionFlip', axis=axis, label_map=flip_label_maps[axis])
-    for axis in ('horizontal', 'vertical', 'temporal')
+    dict(type='MotionFlip', axis=axis, label_map='motion-synth')
+    for axis in ('horizontal', 'vertical', 'temporal', 'transpose')
 ]
 train_pipeline = [
     dict(type='CheckedVideoInit', backend=decode_backend),
     dict(type='SampleFrames', clip_len=8, frame_interval=4, num_clips=1),
     dict(type='CheckedVideoDecode'),
     *motion_flips,
-    dict(type='RandomResizedCrop', area_range=(0.6, 1.0)),
     dict(type='Resize', scale=(64, 64), keep_ratio=False),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
