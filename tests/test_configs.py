@@ -108,7 +108,9 @@ def test_tiny_finetuning_flips_in_training_only_with_the_synth_label_maps(mm, pa
 
     cfg = load_config(path)
     flips = [s for s in cfg.train_dataloader.dataset.pipeline if s["type"] == "MotionFlip"]
-    assert {s["axis"]: s["label_map"] for s in flips} == dict.fromkeys(FLIP_LABEL_MAPS, "motion-synth")
+    assert {s["axis"]: s["label_map"] for s in flips} == dict.fromkeys(
+        FLIP_LABEL_MAPS, "motion-synth"
+    )
     assert cfg.model.cls_head.num_classes == PRESETS[cfg.synth_size].num_classes
     for loader in ("val_dataloader", "test_dataloader"):
         assert all(s["type"] != "MotionFlip" for s in cfg[loader].dataset.pipeline)
