@@ -270,12 +270,12 @@ def mover_track(
         # position of one frame the same for every direction.
         for axis, (u, extent) in enumerate(((ux, width), (uy, height))):
             if u:
-                dist = rng.uniform(0.3, 0.55) * min(height, width)
+                dist = rng.uniform(0.3, 0.55) * side
                 start = rng.uniform(r, extent - r - dist)
                 pos = start + dist * frac
                 track[:, axis] = pos if u > 0 else extent - pos
             else:
-                drift = rng.uniform(-0.1, 0.1) * 0.4 * min(height, width)
+                drift = rng.uniform(-0.1, 0.1) * 0.4 * side
                 base = rng.uniform(r + abs(drift), extent - r - abs(drift))
                 track[:, axis] = base + drift * (frac - 0.5) * 2
         track[:, 2] = r
