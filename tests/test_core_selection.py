@@ -144,3 +144,62 @@ def test_top_indices_match_the_full_sort(dtype):
     kth = sort_scores(scores)[:, 11:12]  # the 12th best score bounds every pick
     assert (scores.gather(1, drawn) >= scores.gather(1, kth)).all()
     assert (scores.gather(1, drawn)[:, :-1] >= scores.gather(1, drawn)[:, 1:]).all()
+
+
+@pytest.mark.parametrize("seed", [None, 0])
+def test_the_nonnegative_key_picks_the_same_tokens_as_the_general_one(seed):
+    from mats_lab.core.selection import top_indices
+
+    g = torch.Generator().manual_seed(4)
+    # ties at zero (still content), subnormals, huge values: all with the sign bit clear
+    scores = torch.randint(0, 4, (8, 300), generator=g).float() * 1e-3
+    scores[:, :5] = torch.tensor([0.0, 1e-40, 3e38, float("inf"), 1e-45])
+
+    def draw(nonnegative: bool) -> torch.Tensor:
+        gen = None if seed is None else torch.Generator().manual_seed(seed)
+        return top_indices(scores, 90, gen, nonnegative)
+
+    assert torch.equal(draw(True), draw(False))
+    for nonnegative in (True, False):
+        gen = torch.Generator().manual_seed(1)
+        vis_t, tgt_t = pretrain_split(scores, 0.3, 0.1, gen, nonnegative)
+        if nonnegative:
+            first = (vis_t, tgt_t)
+    assert torch.equal(first[0], vis_t) and torch.equal(first[1], tgt_t)
+
+
+def test_every_candidate_is_equally_likely_to_be_visible_also_when_ties_decide_it():
+    # 20 clear winners, then 236 tokens tied at 0 of which 44 join the K = 64 candidates by
+    # the tie-break: a winner and a tie-break entrant must be shown equally often
+    # (V / K = 32 / 64), so the visible draw must not reuse the tie-break's randomness.
+    scores = torch.zeros(3000, 256)
+    scores[:, :20] = torch.arange(1, 21).float()
+    g = torch.Generator().manual_seed(0)
+    vis, tgt = pretrain_split(scores, 0.25, 0.125, g, nonnegative=True)
+    assert vis.shape == (3000, 32) and tgt.shape == (3000, 32)
+    winners = (vis < 20).float().sum(1).mean().item()  # expected 20 / 2
+    entrants = (vis >= 20).float().sum(1).mean().item()  # expected 44 / 2
+    assert abs(winners - 10) < 0.15 and abs(entrants - 22) < 0.15
+    # each tied token enters the candidates about equally often (44 of 236)
+    kept = torch.cat([vis, tgt], 1).flatten()
+    entered = torch.zeros(256).index_add_(0, kept, torch.ones(kept.numel())) / 3000
+    assert (entered[:20] == 1).all()
+    assert torch.allclose(entered[20:], torch.full((236,), 44 / 236), atol=0.03)
+
+
+@pytest.mark.parametrize("scorer", ["embedding", "pixel"])
+def test_the_scorers_said_to_be_nonnegative_never_set_the_sign_bit(scorer):
+    from mats_lab.core.scorers import NONNEGATIVE_SCORERS, pixel_difference_scores
+
+    assert scorer in NONNEGATIVE_SCORERS
+    g = torch.Generator().manual_seed(0)
+    video = torch.randn(2, 3, 8, 16, 16, generator=g)
+    video[:, :, :, :8] = -0.0  # still content written as negative zero
+    if scorer == "pixel":
+        scores = pixel_difference_scores(video, 2, 8)
+    else:
+        conv = torch.nn.Conv3d(3, 16, (2, 8, 8), (2, 8, 8))
+        grid = conv(video).flatten(3).permute(0, 2, 3, 1)
+        scores = tubelet_grid_scores(grid)
+    assert (scores == 0).any()
+    assert (scores.view(torch.int32) >= 0).all()

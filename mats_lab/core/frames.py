@@ -16,13 +16,17 @@ from mats_lab.core.selection import select_topk
 __all__ = ["gather_tubelet_frames", "select_tubelets", "tubelet_counts"]
 
 
-def tubelet_counts(scores: Tensor, num_tubelets: int, keep_ratio: float) -> Tensor:
+def tubelet_counts(
+    scores: Tensor, num_tubelets: int, keep_ratio: float, nonnegative: bool = False
+) -> Tensor:
     """How many tokens of each tubelet are in the global top-``keep_ratio`` set.
 
     Args:
         scores: ``(B, N)`` motion scores of all candidate tokens, raster order.
         num_tubelets: ``t_c``; must divide ``N``.
         keep_ratio: fraction of all ``N`` tokens in the top set.
+        nonnegative: every score is ``+0.0`` or above (a faster key, see
+            :func:`~mats_lab.core.selection.top_indices`).
 
     Returns:
         ``(B, t_c)`` int64 counts ``c_i``.
@@ -30,7 +34,7 @@ def tubelet_counts(scores: Tensor, num_tubelets: int, keep_ratio: float) -> Tens
     batch, num_tokens = scores.shape
     if num_tokens % num_tubelets:
         raise ValueError(f"num_tubelets={num_tubelets} does not divide {num_tokens} tokens")
-    keep_idx = select_topk(scores, keep_ratio)  # (B, K)
+    keep_idx = select_topk(scores, keep_ratio, nonnegative=nonnegative)  # (B, K)
     tubelet_of = keep_idx // (num_tokens // num_tubelets)  # (B, K) tubelet of each kept token
     counts = torch.zeros((batch, num_tubelets), dtype=torch.int64, device=scores.device)
     return counts.scatter_add_(1, tubelet_of, torch.ones_like(tubelet_of))

@@ -19,9 +19,20 @@ from torch import Tensor
 from mats_lab.core.motion import tubelet_grid_scores
 from mats_lab.core.patchify import patchify
 
-__all__ = ["SCORERS", "motion_map_scores", "pixel_difference_scores", "tubelet_grid_scores"]
+__all__ = [
+    "NONNEGATIVE_SCORERS",
+    "SCORERS",
+    "motion_map_scores",
+    "pixel_difference_scores",
+    "tubelet_grid_scores",
+]
 
 SCORERS = ("embedding", "pixel", "motion_vectors")
+# Scorers whose every score has its sign bit clear (a norm, a mean of squares): selection can
+# then rank the float bits directly (``nonnegative=`` of :mod:`mats_lab.core.selection`).
+# ``motion_vectors`` is not among them: its map passes the data preprocessor, whose mean for
+# the motion channel a config may set.
+NONNEGATIVE_SCORERS = ("embedding", "pixel")
 
 
 def _copy_first(diffs: Tensor) -> Tensor:

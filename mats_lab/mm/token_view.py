@@ -355,7 +355,9 @@ def compute_token_view(
     with torch.no_grad():
         prep = backbone.prepare(inputs, with_scores=True)
         assert prep.scores is not None
-        kept = select_topk(prep.scores, backbone.keep_ratio)[0]  # (K,)
+        kept = select_topk(
+            prep.scores, backbone.keep_ratio, nonnegative=backbone.scores_nonnegative
+        )[0]  # (K,)
     t_s = backbone.tubelet_size
     num_candidates = clip.frames.shape[0] // t_s
     selected: np.ndarray | None = None

@@ -100,16 +100,18 @@ def choose_tokens(
     generator: torch.Generator | None,
     batch: int,
     device: torch.device,
+    nonnegative: bool = False,
 ) -> tuple[Tensor, Tensor]:
     """``(visible_idx (B, V), target_idx (B, M))`` for one of :data:`MASKINGS`.
 
-    ``scores`` (``(B, N)``) is needed by ``mats`` only; ``grid`` is ``(t, h, w)``.
+    ``scores`` (``(B, N)``) is needed by ``mats`` only (``nonnegative``: none has its sign
+    bit set, see :func:`~mats_lab.core.selection.top_indices`); ``grid`` is ``(t, h, w)``.
     """
     t, h, w = grid
     if masking == "mats":
         if scores is None:
             raise ValueError("mats masking needs motion scores")
-        return pretrain_split(scores, keep_ratio, visible_ratio, generator)
+        return pretrain_split(scores, keep_ratio, visible_ratio, generator, nonnegative)
     if masking == "tube":
         return tube_masking(batch, t, h * w, visible_ratio, generator, device)
     if masking == "random":
@@ -173,6 +175,7 @@ def masked_autoencoder_loss(
         generator,
         batch,
         video.device,
+        encoder.scores_nonnegative,
     )
     tokens = encoder.positioned_tokens(prep, visible_idx)  # (B, V, D)
     visible = encoder.encode(tokens, None)  # (B, V, D)

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from mats_lab.core.frames import gather_tubelet_frames, select_tubelets, tubelet_counts
 from mats_lab.core.motion import temporal_center as center_over_time
 from mats_lab.core.scorers import (
+    NONNEGATIVE_SCORERS,
     SCORERS,
     motion_map_scores,
     pixel_difference_scores,
@@ -91,6 +92,8 @@ class VideoViT(nn.Module):
             content then reaches the encoder as exactly 0; the scores are unchanged (they are
             differences), and a motion channel is left as it is.
     """
+
+    all_tubelets: Tensor  # (t,) buffer: the tubelet indices of a clip without frame selection
 
     pos_embed: Tensor
 
@@ -158,6 +161,7 @@ class VideoViT(nn.Module):
             self.register_buffer(
                 "pos_embed", sinusoid_table(num_patches, embed_dims), persistent=False
             )
+        self.register_buffer("all_tubelets", torch.arange(self.num_tubelets), persistent=False)
         self.pos_drop = nn.Dropout(drop_rate)
         rates = torch.linspace(0, drop_path_rate, depth).tolist()
         self.blocks = nn.ModuleList(
@@ -259,15 +263,16 @@ class VideoViT(nn.Module):
         batch, candidates, tokens, dims = grid.shape
         wanted = self.num_tubelets
         if candidates == wanted:
-            idx = torch.arange(wanted, device=grid.device).expand(batch, wanted)
-            return grid, video, motion, idx
+            return grid, video, motion, self.all_tubelets.expand(batch, wanted)
         if self.candidate_ratio is None or candidates < wanted:
             raise ValueError(
                 f"clip has {candidates} tubelets but the model takes {wanted}: set "
                 "candidate_ratio to select frames, or sample num_frames frames"
             )
         scores = self.score_grid(grid, video, motion).flatten(1)  # (B, t_c * L)
-        counts = tubelet_counts(scores, candidates, self.keep_ratio)  # (B, t_c)
+        counts = tubelet_counts(
+            scores, candidates, self.keep_ratio, self.scores_nonnegative
+        )  # (B, t_c)
         idx = select_tubelets(
             counts, wanted, sample=self.training, generator=self.generator(grid.device)
         )  # (B, t)
@@ -334,6 +339,12 @@ class VideoViT(nn.Module):
             x = block(x)
         return self.norm(x)
 
+    @property
+    def scores_nonnegative(self) -> bool:
+        """Whether every score of this model's scorer is ``+0.0`` or above (a faster sort key
+        for the selection; the same tokens either way)."""
+        return self.scorer in NONNEGATIVE_SCORERS
+
     def selecting(self) -> bool:
         """Whether tokens are dropped in the current mode."""
         return self.keep_ratio < 1.0 and (self.training or self.drop_at_test)
@@ -372,7 +383,9 @@ class VideoViT(nn.Module):
         prep = self.prepare(video, with_scores=self.selecting())
         keep_idx = None
         if prep.scores is not None:
-            keep_idx = select_topk(prep.scores, self.keep_ratio)  # (B, K)
+            keep_idx = select_topk(
+                prep.scores, self.keep_ratio, nonnegative=self.scores_nonnegative
+            )  # (B, K)
         tokens = self.positioned_tokens(prep, keep_idx)  # (B, K, D)
         return self.encode(tokens, None), keep_idx, prep.tubelet_idx
 
