@@ -49,6 +49,27 @@ def test_two_builds_with_one_seed_are_identical(tmp_path: Path) -> None:
     assert not np.array_equal(synth.read_video(one / first), synth.read_video(other / first))
 
 
+def test_a_written_clip_decodes_to_exactly_its_yuv420p_frames_every_time(tmp_path: Path) -> None:
+    # The encoder is free to write another stream for the same frames (x264 did, about one
+    # encode in 60); the decoded pixels must not depend on it.
+    import av
+
+    frames = synth.render_clip(
+        synth.clip_seed(0, "test", 50), 0, frames=FRAMES, height=SIDE, width=SIDE
+    )
+    expected = np.stack(
+        [
+            av.VideoFrame.from_ndarray(f, format="rgb24")
+            .reformat(format="yuv420p")
+            .to_ndarray(format="rgb24")
+            for f in frames
+        ]
+    )
+    for i in range(4):
+        synth.write_video(tmp_path / f"{i}.mp4", frames, 8)
+        np.testing.assert_array_equal(synth.read_video(tmp_path / f"{i}.mp4"), expected)
+
+
 # ---------------------------------------------------------------- the class is the motion
 
 
