@@ -195,10 +195,10 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: int) -> None:
     """Encode ``frames`` ``(T, H, W, 3) uint8`` (RGB, even H and W) as H.264 yuv420p MP4.
 
     Lossless (``qp 0``): the file decodes to exactly the yuv420p conversion of ``frames``,
-    whatever the encoder chooses. That matters: x264 was seen to write a different stream
-    for the same frames in about one encode of 60, with one thread, and at ``crf 12`` a
-    different stream decodes to different pixels (up to 21 levels), so two builds of one seed
-    differed in a few clips. Lossless costs about 11 % more bytes on these clips.
+    whatever the encoder chooses. That matters: at ``crf 12`` x264 was seen to write a
+    different stream for the same frames in about one encode of 60, with one thread, and two
+    builds of one seed differed in 6 of 600 files (in the one compared, 22 % of the decoded
+    values differed, by up to 20 levels). Lossless costs about 11 % more bytes on these clips.
     """
     num_frames, height, width, _ = frames.shape
     # bitexact keeps library version strings out of the file; one x264 thread is the fastest
