@@ -53,9 +53,7 @@ def _random_low(
     return torch.randint(0, 2**31, shape, generator=generator, device=device, dtype=torch.int64)
 
 
-def sort_scores(
-    scores: Tensor, generator: torch.Generator | None = None, nonnegative: bool = False
-) -> Tensor:
+def sort_scores(scores: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Token indices ordered by descending score.
 
     Ties are broken toward the lower token index (a stable sort), or at random when a
@@ -66,8 +64,6 @@ def sort_scores(
     Args:
         scores: ``(B, N)``.
         generator: optional, on ``scores.device``.
-        nonnegative: every score is ``+0.0`` or above (a faster key; see
-            :func:`_ordered_int_key`).
 
     Returns:
         ``(B, N)`` int64 indices, highest score first.
@@ -76,7 +72,7 @@ def sort_scores(
         return torch.sort(scores, dim=1, descending=True, stable=True).indices
     if scores.dtype != torch.float64:
         tiebreak = _random_low(scores.shape, generator, scores.device)  # (B, N)
-        key = _tie_broken_key(_ordered_int_key(scores.float(), nonnegative), tiebreak)
+        key = _tie_broken_key(_ordered_int_key(scores.float()), tiebreak)
         return torch.sort(key, dim=1, descending=True, stable=True).indices
     noise = torch.rand(scores.shape, generator=generator, device=scores.device)
     shuffle = noise.argsort(dim=1)  # (B, N) a random permutation per row
