@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mats_lab.data import decode
+from mats_lab.data import decode, probe
 from mats_lab.data.decode import (
     VideoDecodeError,
     available_backends,
@@ -155,7 +155,7 @@ def test_container_reporting_zero_frames_decodes_into_distinct_frames(
 def test_wrong_container_count_is_corrected_by_counting(
     videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch, claimed: int
 ) -> None:
-    monkeypatch.setattr(decode, "_container_frame_count", lambda stream: claimed)
+    monkeypatch.setattr(probe, "_container_frame_count", lambda stream: claimed)
     info = probe_video(videos["mp4-libx264"])
     assert info.container_frames == claimed
     assert info.counted_by == "decoding"

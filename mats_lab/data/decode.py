@@ -6,22 +6,25 @@ may then return repeated frames or hang in native code when asked past the real 
 (dmlc/decord#373). mmaction2's loaders pass such numbers straight to the frame sampler, so a
 clip silently becomes 16 copies of frame 0. This module never does that:
 
-* :func:`probe_video` establishes the true frame count and each frame's presentation time
-  with PyAV. The container's count is trusted only when the demuxer sees exactly that many
-  video packets with distinct timestamps; otherwise (count 0, or a disagreement) the stream is
-  decoded and its frames are counted.
-* Every reader (:func:`open_video`, backends ``pyav``, ``decord``, ``opencv``) reports that
-  true count and checks each returned frame's identity:
+* :func:`~mats_lab.data.probe.probe_video` establishes the true frame count, each frame's
+  identifying timestamp (its ``pts``, or its ``dts`` for packed B-frame AVIs) and the
+  keyframes; see :mod:`mats_lab.data.probe` for the identity rules.
+* Every reader (:func:`open_video`, backends ``pyav``, ``decord``, ``opencv``; ``auto`` =
+  :data:`AUTO_BACKEND`) reports that true count and checks the frames it returns:
 
-  - ``pyav`` decodes sequentially from the first frame, counting, and checks that the n-th
-    decoded frame carries the n-th presentation timestamp (a skipped or repeated frame shows
-    up as a timestamp mismatch);
-  - ``opencv`` grabs sequentially, counting, and checks OpenCV's own frame position after
-    every grab;
-  - ``decord`` gives no per-frame identity, so its frame index is checked instead, once, when
-    the reader opens: its length must equal the true count and its per-frame timestamps must
-    match the stream's. Frames are then fetched with ``get_batch`` on sorted unique indices
-    (repeated indices in one batch are known to give inconsistent results, dmlc/decord#195).
+  - ``pyav`` seeks to the keyframe before the first wanted frame and decodes forward,
+    checking that the n-th decoded frame carries the n-th timestamp of the timeline (a
+    skipped or repeated frame shows up as a mismatch);
+  - ``opencv`` grabs sequentially, counting, and checks OpenCV's own frame position and, for
+    ``pts``-timed streams, its frame time after every grab;
+  - ``decord`` gives no per-frame identity: it reaches frame ``i`` by seeking to the
+    keyframe before it and counting decoded frames. So its index is checked once, when the
+    reader opens: its length and keyframes must be the stream's, and its timestamps must
+    match the stream's (all of them where decord times every frame, else the keyframes').
+    A decoder that drops a frame inside a GOP of a file whose packets look complete is
+    caught by ``pyav`` and ``opencv`` but not by ``decord``. Frames are fetched with
+    ``get_batch`` on sorted unique indices (repeated indices in one batch are known to give
+    inconsistent results, dmlc/decord#195).
 
 Anything wrong — a missing, empty or corrupt file, an index outside ``[0, num_frames)``, a
 decoder that returns another frame than the one asked for — raises :class:`VideoDecodeError`
@@ -35,15 +38,15 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass
-from fractions import Fraction
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any, ClassVar
 
 import av
 import cv2
 import numpy as np
+
+from mats_lab.data.probe import StreamInfo, VideoDecodeError, frame_timestamp, probe_video
 
 __all__ = [
     "BACKENDS",
@@ -54,140 +57,12 @@ __all__ = [
     "VideoDecodeError",
     "VideoReader",
     "available_backends",
+    "AUTO_BACKEND",
     "open_video",
     "probe_video",
 ]
 
 BACKENDS: tuple[str, ...] = ("pyav", "decord", "opencv")
-
-
-class VideoDecodeError(RuntimeError):
-    """A video could not be decoded into exactly the frames asked for."""
-
-
-@dataclass(frozen=True)
-class StreamInfo:
-    """What :func:`probe_video` established about a file's first video stream.
-
-    Attributes:
-        path: the file.
-        num_frames: the true number of decodable frames.
-        container_frames: the count the container states (0 = it states none).
-        counted_by: ``"container"`` (container count confirmed by the packet count) or
-            ``"decoding"`` (frames were decoded and counted).
-        fps: average frame rate (0.0 when the container states none).
-        height: frame height in pixels.
-        width: frame width in pixels.
-        pts: presentation timestamp of frame ``0 .. num_frames - 1`` in ``time_base`` units,
-            or ``None`` when the stream lacks timestamps (identity checks then rely on
-            counting alone).
-        time_base: unit of ``pts`` in seconds.
-    """
-
-    path: str
-    num_frames: int
-    container_frames: int
-    counted_by: str
-    fps: float
-    height: int
-    width: int
-    pts: tuple[int, ...] | None
-    time_base: Fraction
-
-    def times(self) -> np.ndarray | None:
-        """Presentation times in seconds relative to frame 0, ``(num_frames,)`` float64."""
-        if self.pts is None:
-            return None
-        pts = np.asarray(self.pts, dtype=np.float64)
-        return (pts - pts[0]) * float(self.time_base)
-
-
-def _check_file(path: str) -> None:
-    if not os.path.exists(path):
-        raise VideoDecodeError(f"{path}: no such file")
-    if not os.path.isfile(path):
-        raise VideoDecodeError(f"{path}: not a regular file")
-    if os.path.getsize(path) == 0:
-        raise VideoDecodeError(f"{path}: empty file (0 bytes)")
-
-
-def _container_frame_count(stream: Any) -> int:
-    """The frame count the container states for ``stream`` (0 = none). Patched in tests."""
-    return int(stream.frames or 0)
-
-
-def _strictly_increasing(values: Sequence[int]) -> bool:
-    return all(b > a for a, b in zip(values, values[1:], strict=False))
-
-
-def probe_video(path: str | os.PathLike[str]) -> StreamInfo:
-    """Establish the true frame count and frame timestamps of ``path``'s first video stream.
-
-    Demuxes the whole file (cheap: no decoding). When the container's count is missing or
-    disagrees with the number of video packets, or packet timestamps are missing or repeat,
-    decodes the stream and counts the frames instead.
-
-    Raises:
-        VideoDecodeError: missing, empty or unreadable file, no video stream, no frames.
-    """
-    path = os.fspath(path)
-    _check_file(path)
-    try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise VideoDecodeError(f"{path}: no video stream")
-            stream = container.streams.video[0]
-            container_frames = _container_frame_count(stream)
-            rate = stream.average_rate or stream.guessed_rate
-            fps = float(rate) if rate else 0.0
-            time_base = stream.time_base or Fraction(1, 1)
-            height, width = stream.codec_context.height, stream.codec_context.width
-            packet_pts = [p.pts for p in container.demux(stream) if p.size > 0]
-    except av.FFmpegError as err:
-        raise VideoDecodeError(f"{path}: cannot read the file as a video ({err})") from err
-
-    known = [int(p) for p in packet_pts if p is not None]
-    # decode order -> presentation order; None when some packet lacks a timestamp
-    pts: list[int] | None = sorted(known) if len(known) == len(packet_pts) else None
-    trust_container = (
-        container_frames > 0
-        and container_frames == len(packet_pts)
-        and pts is not None
-        and _strictly_increasing(pts)
-    )
-    num_frames = container_frames
-    counted_by = "container"
-    if not trust_container:
-        counted_by = "decoding"
-        stamps = _decode_frames_pts(path)
-        num_frames = len(stamps)
-        pts = [int(s) for s in stamps if s is not None]
-        if len(pts) != num_frames or not _strictly_increasing(pts):
-            pts = None
-    if num_frames == 0:
-        raise VideoDecodeError(f"{path}: the video stream has no decodable frames")
-    return StreamInfo(
-        path=path,
-        num_frames=num_frames,
-        container_frames=container_frames,
-        counted_by=counted_by,
-        fps=fps,
-        height=height,
-        width=width,
-        pts=tuple(pts) if pts is not None else None,
-        time_base=Fraction(time_base),
-    )
-
-
-def _decode_frames_pts(path: str) -> list[int | None]:
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            # Single-threaded like PyAVReader's default, so that a stream that breaks off
-            # mid-way breaks off at the same frame in both.
-            return [frame.pts for frame in container.decode(stream)]
-    except av.FFmpegError as err:
-        raise VideoDecodeError(f"{path}: decoding failed while counting frames ({err})") from err
 
 
 class VideoReader(ABC):
@@ -285,52 +160,119 @@ def _stack(path: str, frames: list[np.ndarray]) -> np.ndarray:
 
 
 class PyAVReader(VideoReader):
-    """PyAV: sequential decode from frame 0 with frame counting and timestamp checks.
+    """PyAV: seek to the keyframe before the first wanted frame, decode forward, check every
+    frame's identity.
 
-    No seeking, so every frame up to the last one requested is decoded once; only the
-    requested ones are converted to RGB. ``num_threads`` other than 1 enables FFmpeg's frame
-    threading (0 = FFmpeg picks the thread count).
+    A wanted frame at or after the current position, with no keyframe in between, is reached
+    by decoding on; any other is reached by seeking to the last keyframe at or before it.
+    After a seek the first decoded frame must be a keyframe whose timestamp is on the
+    timeline (that fixes the position); otherwise, and for streams without timestamps, the
+    file is decoded from its first frame. Every decoded frame's timestamp must then be the
+    timeline's for its position (:mod:`mats_lab.data.probe`), so a skipped or repeated frame
+    raises. Only requested frames are converted to RGB. The container stays open until
+    :meth:`close`. ``num_threads`` other than 1 enables FFmpeg's frame threading (0 = FFmpeg
+    picks the thread count).
     """
 
     backend = "pyav"
 
-    def _read_sorted(self, indices: np.ndarray) -> np.ndarray:
-        wanted = [int(i) for i in indices]
-        expected_pts = self.info.pts
-        out: list[np.ndarray] = []
-        pos = 0  # index of the next frame the decoder produces
+    def __init__(self, path: str | os.PathLike[str], num_threads: int = 1) -> None:
+        super().__init__(path, num_threads)
+        self._container: Any = None
+        self._frames: Iterator[Any] | None = None
+        self._pending: Any = None  # a frame decoded but not yet consumed
+        self._pos = 0  # index of the next frame the decoder yields
+        self.seeks = 0  # seeks done (for tests and benchmarks)
+
+    def _open(self) -> None:
+        if self._container is not None:
+            self._container.close()
         try:
-            with av.open(self.path) as container:
-                stream = container.streams.video[0]
-                if self.num_threads != 1:
-                    stream.thread_type = "AUTO"
-                    stream.codec_context.thread_count = max(self.num_threads, 0)
-                for frame in container.decode(stream):
-                    if pos >= self.num_frames:
-                        break
-                    if (
-                        expected_pts is not None
-                        and frame.pts is not None
-                        and frame.pts != expected_pts[pos]
-                    ):
-                        raise VideoDecodeError(
-                            f"{self.path}: decoded frame {pos} has timestamp {frame.pts}, "
-                            f"expected {expected_pts[pos]}: the decoder skipped or repeated "
-                            "a frame"
-                        )
-                    if pos == wanted[len(out)]:
-                        out.append(frame.to_ndarray(format="rgb24"))
-                        if len(out) == len(wanted):
-                            break
-                    pos += 1
+            self._container = av.open(self.path)
         except av.FFmpegError as err:
-            raise VideoDecodeError(f"{self.path}: decoding failed at frame {pos} ({err})") from err
-        if len(out) < len(wanted):
+            raise VideoDecodeError(f"{self.path}: cannot open the file ({err})") from err
+        stream = self._container.streams.video[0]
+        if self.num_threads != 1:
+            stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = max(self.num_threads, 0)
+        self._frames = self._container.decode(stream)
+        self._pending = None
+        self._pos = 0
+
+    def _next_frame(self) -> Any:
+        if self._pending is not None:
+            frame, self._pending = self._pending, None
+            return frame
+        assert self._frames is not None
+        return next(self._frames, None)
+
+    def _seek(self, target: int) -> None:
+        """Position the decoder at or before ``target``, at a keyframe."""
+        key = self.info.keyframe_before(target)
+        if key == 0 or self.info.pts is None:
+            self._open()
+            return
+        stream = self._container.streams.video[0]
+        self._container.seek(self.info.pts[key], stream=stream, backward=True)
+        self.seeks += 1
+        self._frames = self._container.decode(stream)
+        first = next(self._frames, None)
+        stamp = None if first is None else frame_timestamp(first, self.info)
+        landed = None if stamp is None else self.info.index_of(stamp)
+        if first is None or not first.key_frame or landed is None or landed > target:
+            self._open()  # an imprecise index: decode from the start instead
+            return
+        self._pending = first
+        self._pos = landed
+
+    def _read_sorted(self, indices: np.ndarray) -> np.ndarray:
+        info = self.info
+        out: list[np.ndarray] = []
+        try:
+            if self._container is None:
+                self._open()
+            for target in (int(i) for i in indices):
+                if target < self._pos or info.keyframe_before(target) > self._pos:
+                    self._seek(target)
+                while True:
+                    frame = self._next_frame()
+                    if frame is None:
+                        raise VideoDecodeError(
+                            f"{self.path}: frame index {target} was requested but decoding "
+                            f"ended after {self._pos} frames (expected {self.num_frames})"
+                        )
+                    self._check_identity(frame)
+                    self._pos += 1
+                    if self._pos - 1 == target:
+                        out.append(frame.to_ndarray(format="rgb24"))
+                        break
+        except av.FFmpegError as err:
             raise VideoDecodeError(
-                f"{self.path}: frame index {wanted[len(out)]} was requested but decoding ended "
-                f"after {pos} frames (expected {self.num_frames})"
-            )
+                f"{self.path}: decoding failed at frame {self._pos} ({err})"
+            ) from err
         return _stack(self.path, out)
+
+    def _check_identity(self, frame: Any) -> None:
+        pos, info = self._pos, self.info
+        if pos >= info.num_frames:
+            raise VideoDecodeError(
+                f"{self.path}: the decoder yields a frame {pos} beyond the stream's "
+                f"{info.num_frames}: it repeated a frame"
+            )
+        stamp = frame_timestamp(frame, info)
+        if info.pts is not None and stamp is not None and stamp != info.pts[pos]:
+            raise VideoDecodeError(
+                f"{self.path}: decoded frame {pos} has timestamp {stamp}, expected "
+                f"{info.pts[pos]} ({info.ts_source}): the decoder skipped or repeated a frame"
+            )
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+        self._container = None
+        self._frames = None
+        self._pending = None
+        super().close()
 
 
 class OpenCVReader(VideoReader):
@@ -347,6 +289,7 @@ class OpenCVReader(VideoReader):
         super().__init__(path, num_threads)
         capture = self._open()
         self.opencv_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self._times = self.info.times() if self.info.ts_source == "pts" else None
         capture.release()
 
     def _open(self) -> cv2.VideoCapture:
@@ -356,6 +299,18 @@ class OpenCVReader(VideoReader):
         if not capture.isOpened():
             raise VideoDecodeError(f"{self.path}: OpenCV cannot open the file")
         return capture
+
+    def _check_time(self, pos: int, seconds: float) -> None:
+        """OpenCV's time of frame ``pos`` must be the timeline's (``pts``-timed streams;
+        OpenCV times frames from their best-effort timestamps, relative to the start)."""
+        if self._times is None:
+            return
+        frame_time = 1.0 / self.fps if self.fps > 0 else 1e-2
+        if abs(seconds - self._times[pos]) > frame_time / 4:
+            raise VideoDecodeError(
+                f"{self.path}: OpenCV's frame {pos} is at {seconds:.4f} s but the stream has "
+                f"it at {self._times[pos]:.4f} s: the decoder skipped or repeated a frame"
+            )
 
     def _read_sorted(self, indices: np.ndarray) -> np.ndarray:
         capture = self._open()
@@ -375,6 +330,7 @@ class OpenCVReader(VideoReader):
                             f"{self.path}: OpenCV is at position {reported} after grabbing "
                             f"frame {pos}: it skipped or repeated a frame"
                         )
+                    self._check_time(pos, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
                     pos += 1
                 ok, bgr = capture.retrieve()
                 if not ok or bgr is None:
@@ -413,26 +369,53 @@ class DecordReader(VideoReader):
         self._check_index()
 
     def _check_index(self) -> None:
+        try:
+            self._verify_index()
+        except VideoDecodeError:
+            self.close()
+            raise
+
+    def _verify_index(self) -> None:
+        """decord reaches frame ``i`` by seeking to its keyframe's timestamp and counting
+        decoded frames from there, so those are what must match the stream."""
         length = len(self._reader)
         if length != self.num_frames:
-            self.close()
             raise VideoDecodeError(
                 f"{self.path}: decord indexes {length} frames but the stream has "
                 f"{self.num_frames}; its frames would not match their indices "
+                "(use backend 'pyav')"
+            )
+        keys = tuple(int(k) for k in self._reader.get_key_indices())
+        if keys != self.info.keyframes:
+            raise VideoDecodeError(
+                f"{self.path}: decord has keyframes {_short(keys)} but the stream has "
+                f"{_short(self.info.keyframes)}; it would count frames from the wrong keyframe "
                 "(use backend 'pyav')"
             )
         expected = self.info.times()
         if expected is None:
             return
         stamps = np.asarray(self._reader.get_frame_timestamp(np.arange(length)))[:, 0]
-        stamps = stamps.astype(np.float64) - float(stamps[0])
+        stamps = stamps.astype(np.float64)
+        timed = stamps > _DECORD_NO_TIME
+        if timed.all():  # decord's whole index is timed: it must be the stream's
+            check = np.arange(length)
+        else:  # untimed frames (packed B-frames): only the seek points matter
+            if not timed[list(self.info.keyframes[1:])].all():
+                raise VideoDecodeError(
+                    f"{self.path}: decord has no timestamp for some keyframes, so cannot "
+                    "seek to them (use backend 'pyav')"
+                )
+            check = np.asarray(self.info.keyframes[1:], dtype=np.int64)
+        if check.size == 0 or not timed[0]:
+            return
+        relative = stamps - stamps[0]
         frame_time = 1.0 / self.fps if self.fps > 0 else 1e-2
-        off = np.flatnonzero(np.abs(stamps - expected) > frame_time / 4)
+        off = check[np.abs(relative[check] - expected[check]) > frame_time / 4]
         if off.size:
             i = int(off[0])
-            self.close()
             raise VideoDecodeError(
-                f"{self.path}: decord places frame {i} at {stamps[i]:.4f} s but the stream "
+                f"{self.path}: decord places frame {i} at {relative[i]:.4f} s but the stream "
                 f"has it at {expected[i]:.4f} s; its frames would not match their indices "
                 "(use backend 'pyav')"
             )
@@ -452,6 +435,15 @@ class DecordReader(VideoReader):
     def close(self) -> None:
         self._reader = None
         super().close()
+
+
+# decord reports a frame without a timestamp as about -3.7e17 s (AV_NOPTS_VALUE scaled).
+_DECORD_NO_TIME = -1e15
+
+
+def _short(values: Sequence[int], limit: int = 8) -> str:
+    shown = ", ".join(str(v) for v in values[:limit])
+    return f"[{shown}{', ...' if len(values) > limit else ''}] ({len(values)})"
 
 
 _READERS: dict[str, type[VideoReader]] = {
@@ -474,15 +466,26 @@ def available_backends() -> tuple[str, ...]:
     return tuple(names)
 
 
+# What backend='auto' opens: the fastest backend that is exact for every file it accepts.
+# PyAV with keyframe seeking checks every decoded frame's identity and was measured at least
+# as fast as MMAction2's decord pipeline per worker (benchmarks/README.md, "Decoding real
+# datasets"); decord cannot check a frame (it counts frames from a keyframe, so a decoder
+# that drops a frame inside a GOP shifts the rest unnoticed), so it is never chosen for you.
+AUTO_BACKEND = "pyav"
+
+
 def open_video(
-    path: str | os.PathLike[str], backend: str = "pyav", num_threads: int = 1
+    path: str | os.PathLike[str], backend: str = "auto", num_threads: int = 1
 ) -> VideoReader:
-    """Open ``path`` with ``backend`` (one of :data:`BACKENDS`) for verified frame reads.
+    """Open ``path`` with ``backend`` (``'auto'`` or one of :data:`BACKENDS`) for verified
+    frame reads.
 
     Raises:
         ValueError: unknown backend.
         VideoDecodeError: missing, empty, corrupt or inconsistent file (message names it).
     """
+    if backend == "auto":
+        backend = AUTO_BACKEND
     if backend not in _READERS:
-        raise ValueError(f"unknown video backend {backend!r}; choose one of {BACKENDS}")
+        raise ValueError(f"unknown video backend {backend!r}; choose 'auto' or one of {BACKENDS}")
     return _READERS[backend](path, num_threads=num_threads)

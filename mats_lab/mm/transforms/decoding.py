@@ -31,16 +31,20 @@ class CheckedVideoInit(BaseTransform):
         - avg_fps
 
     Args:
-        backend (str): ``'pyav'``, ``'decord'`` or ``'opencv'``. Defaults to ``'pyav'``.
+        backend (str): ``'auto'`` (the fastest backend exact for every file,
+            :data:`mats_lab.data.decode.AUTO_BACKEND`), ``'pyav'``, ``'decord'`` or
+            ``'opencv'``. Defaults to ``'auto'``.
         num_threads (int): decoder threads (0 = the library's choice). Defaults to 1.
 
     Raises:
         VideoDecodeError: missing, empty or corrupt file; the message names it.
     """
 
-    def __init__(self, backend: str = "pyav", num_threads: int = 1) -> None:
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown video backend {backend!r}; choose one of {BACKENDS}")
+    def __init__(self, backend: str = "auto", num_threads: int = 1) -> None:
+        if backend != "auto" and backend not in BACKENDS:
+            raise ValueError(
+                f"unknown video backend {backend!r}; choose 'auto' or one of {BACKENDS}"
+            )
         self.backend = backend
         self.num_threads = num_threads
 
