@@ -39,6 +39,7 @@ import av
 import numpy as np
 
 from mats_lab.data.decode import StreamInfo, VideoDecodeError, probe_video
+from mats_lab.data.probe import frame_timestamp
 
 __all__ = [
     "MV_CODECS",
@@ -156,9 +157,10 @@ def _decode_vectors(path: str, info: StreamInfo, wanted: list[int]) -> list[np.n
             for frame in container.decode(stream):
                 if pos >= info.num_frames:
                     break
-                if info.pts is not None and frame.pts is not None and frame.pts != info.pts[pos]:
+                stamp = frame_timestamp(frame, info)
+                if info.pts is not None and stamp is not None and stamp != info.pts[pos]:
                     raise VideoDecodeError(
-                        f"{path}: decoded frame {pos} has timestamp {frame.pts}, expected "
+                        f"{path}: decoded frame {pos} has timestamp {stamp}, expected "
                         f"{info.pts[pos]}: the decoder skipped or repeated a frame"
                     )
                 if pos == wanted[len(out)]:
