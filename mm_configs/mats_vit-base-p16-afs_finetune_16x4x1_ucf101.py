@@ -3,7 +3,7 @@
 # top-motion tokens (weighted draw in training, top counts at test); then MATS keep 0.6.
 _base_ = ['mats_vit-base-p16_finetune_16x4x1_ucf101.py']
 
-decode_backend = 'pyav'
+decode_backend = 'auto'
 model = dict(backbone=dict(candidate_ratio=2.0))
 train_pipeline = [
     dict(type='CheckedVideoInit', backend=decode_backend),

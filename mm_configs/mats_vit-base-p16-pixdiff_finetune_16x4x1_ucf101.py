@@ -2,7 +2,7 @@
 # video, the data pipeline keeps the 8 tubelets with most pixel change; then MATS keep 0.6.
 _base_ = ['mats_vit-base-p16_finetune_16x4x1_ucf101.py']
 
-decode_backend = 'pyav'
+decode_backend = 'auto'
 train_pipeline = [
     dict(type='CheckedVideoInit', backend=decode_backend),
     dict(type='CandidateSampleFrames', clip_len=16, frame_interval=4, candidate_ratio=2.0),

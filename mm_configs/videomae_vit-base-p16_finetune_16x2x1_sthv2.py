@@ -7,7 +7,7 @@ data_root = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
 ann_file_val = 'data/sthv2/sthv2_val_list_videos.txt'
 num_classes = 174
-decode_backend = 'pyav'
+decode_backend = 'auto'
 
 model = dict(cls_head=dict(num_classes=num_classes))
 train_pipeline = [
