@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -63,3 +64,49 @@ def synth(
         f"{params['fps']} fps, static={params['static']}"
     )
     typer.echo(f"time       {seconds:.1f} s")
+
+
+@app.command()
+def check(
+    source: Path = typer.Argument(
+        ..., help="an annotation list (<path> <label> per line) or an MMEngine config (.py)"
+    ),
+    root: Path | None = typer.Option(
+        None, "--root", help="folder the list's paths are relative to (default: the list's)"
+    ),
+    min_frames: int | None = typer.Option(
+        None, "--min-frames", help="frames a clip needs (default: a config's sampler span, or 1)"
+    ),
+    jobs: int | None = typer.Option(None, "--jobs", "-j", help="processes (default: CPU count)"),
+    full: bool = typer.Option(False, "--full", help="decode and check every frame with PyAV"),
+    report: Path | None = typer.Option(
+        None, "--report", help="JSON report (default: <source stem>.check.json here)"
+    ),
+    write_clean: Path | None = typer.Option(
+        None, "--write-clean", help="write the annotation list without the bad videos"
+    ),
+) -> None:
+    """Probe every video of a dataset; report bad ones; exit 1 if there are any."""
+    from mats_lab.data import datacheck
+
+    try:
+        entries = datacheck.load_entries(source, root, min_frames)
+    except (OSError, ValueError, SyntaxError) as err:
+        fail(str(err))
+    start = time.perf_counter()
+    with typer.progressbar(length=len(entries), label="checking", file=sys.stderr) as bar:
+        results = datacheck.check_videos(entries, jobs, full=full, on_done=lambda _: bar.update(1))
+    seconds = time.perf_counter() - start
+    report = report or Path(f"{source.stem}.check.json")
+    datacheck.write_report(results, report, source=str(source), seconds=round(seconds, 3))
+    for line in datacheck.describe(results, seconds):
+        typer.echo(line)
+    typer.echo(f"report     {report}")
+    if write_clean is not None:
+        try:
+            kept = datacheck.write_clean_list(results, write_clean)
+        except ValueError as err:
+            fail(str(err))
+        typer.echo(f"clean list {write_clean} ({kept} of {len(results)} videos)")
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)

@@ -73,11 +73,13 @@ class VideoReader(ABC):
 
     backend: ClassVar[str]
 
-    def __init__(self, path: str | os.PathLike[str], num_threads: int = 1) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], num_threads: int = 1, info: StreamInfo | None = None
+    ) -> None:
         self.path = os.fspath(path)
         self.num_threads = num_threads
         self.closed = False
-        self.info = probe_video(self.path)
+        self.info = probe_video(self.path) if info is None else info
 
     @property
     def num_frames(self) -> int:
@@ -113,7 +115,8 @@ class VideoReader(ABC):
         if bad.size:
             raise VideoDecodeError(
                 f"{self.path}: frame index {int(bad[0])} is out of range: the video has "
-                f"{self.num_frames} frames (valid indices 0..{self.num_frames - 1})"
+                f"{self.num_frames} frames (valid indices 0..{self.num_frames - 1})",
+                "index",
             )
         unique, inverse = np.unique(idx, return_inverse=True)
         frames = self._read_sorted(unique)  # (U, H, W, 3)
@@ -176,8 +179,10 @@ class PyAVReader(VideoReader):
 
     backend = "pyav"
 
-    def __init__(self, path: str | os.PathLike[str], num_threads: int = 1) -> None:
-        super().__init__(path, num_threads)
+    def __init__(
+        self, path: str | os.PathLike[str], num_threads: int = 1, info: StreamInfo | None = None
+    ) -> None:
+        super().__init__(path, num_threads, info)
         self._container: Any = None
         self._frames: Iterator[Any] | None = None
         self._pending: Any = None  # a frame decoded but not yet consumed
@@ -239,7 +244,8 @@ class PyAVReader(VideoReader):
                     if frame is None:
                         raise VideoDecodeError(
                             f"{self.path}: frame index {target} was requested but decoding "
-                            f"ended after {self._pos} frames (expected {self.num_frames})"
+                            f"ended after {self._pos} frames (expected {self.num_frames})",
+                            "truncated",
                         )
                     self._check_identity(frame)
                     self._pos += 1
@@ -248,7 +254,7 @@ class PyAVReader(VideoReader):
                         break
         except av.FFmpegError as err:
             raise VideoDecodeError(
-                f"{self.path}: decoding failed at frame {self._pos} ({err})"
+                f"{self.path}: decoding failed at frame {self._pos} ({err})", "truncated"
             ) from err
         return _stack(self.path, out)
 
@@ -257,13 +263,15 @@ class PyAVReader(VideoReader):
         if pos >= info.num_frames:
             raise VideoDecodeError(
                 f"{self.path}: the decoder yields a frame {pos} beyond the stream's "
-                f"{info.num_frames}: it repeated a frame"
+                f"{info.num_frames}: it repeated a frame",
+                "frame-identity",
             )
         stamp = frame_timestamp(frame, info)
         if info.pts is not None and stamp is not None and stamp != info.pts[pos]:
             raise VideoDecodeError(
                 f"{self.path}: decoded frame {pos} has timestamp {stamp}, expected "
-                f"{info.pts[pos]} ({info.ts_source}): the decoder skipped or repeated a frame"
+                f"{info.pts[pos]} ({info.ts_source}): the decoder skipped or repeated a frame",
+                "frame-identity",
             )
 
     def close(self) -> None:
@@ -285,8 +293,10 @@ class OpenCVReader(VideoReader):
 
     backend = "opencv"
 
-    def __init__(self, path: str | os.PathLike[str], num_threads: int = 1) -> None:
-        super().__init__(path, num_threads)
+    def __init__(
+        self, path: str | os.PathLike[str], num_threads: int = 1, info: StreamInfo | None = None
+    ) -> None:
+        super().__init__(path, num_threads, info)
         capture = self._open()
         self.opencv_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self._times = self.info.times() if self.info.ts_source == "pts" else None
@@ -309,7 +319,8 @@ class OpenCVReader(VideoReader):
         if abs(seconds - self._times[pos]) > frame_time / 4:
             raise VideoDecodeError(
                 f"{self.path}: OpenCV's frame {pos} is at {seconds:.4f} s but the stream has "
-                f"it at {self._times[pos]:.4f} s: the decoder skipped or repeated a frame"
+                f"it at {self._times[pos]:.4f} s: the decoder skipped or repeated a frame",
+                "frame-identity",
             )
 
     def _read_sorted(self, indices: np.ndarray) -> np.ndarray:
@@ -322,13 +333,15 @@ class OpenCVReader(VideoReader):
                     if not capture.grab():
                         raise VideoDecodeError(
                             f"{self.path}: frame index {target} was requested but OpenCV's "
-                            f"decoding ended after {pos} frames (expected {self.num_frames})"
+                            f"decoding ended after {pos} frames (expected {self.num_frames})",
+                            "truncated",
                         )
                     reported = int(round(capture.get(cv2.CAP_PROP_POS_FRAMES)))
                     if reported != pos + 1:
                         raise VideoDecodeError(
                             f"{self.path}: OpenCV is at position {reported} after grabbing "
-                            f"frame {pos}: it skipped or repeated a frame"
+                            f"frame {pos}: it skipped or repeated a frame",
+                            "frame-identity",
                         )
                     self._check_time(pos, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
                     pos += 1
@@ -352,8 +365,10 @@ class DecordReader(VideoReader):
 
     backend = "decord"
 
-    def __init__(self, path: str | os.PathLike[str], num_threads: int = 1) -> None:
-        super().__init__(path, num_threads)
+    def __init__(
+        self, path: str | os.PathLike[str], num_threads: int = 1, info: StreamInfo | None = None
+    ) -> None:
+        super().__init__(path, num_threads, info)
         try:
             import decord
         except ImportError as err:
@@ -475,10 +490,13 @@ AUTO_BACKEND = "pyav"
 
 
 def open_video(
-    path: str | os.PathLike[str], backend: str = "auto", num_threads: int = 1
+    path: str | os.PathLike[str],
+    backend: str = "auto",
+    num_threads: int = 1,
+    info: StreamInfo | None = None,
 ) -> VideoReader:
     """Open ``path`` with ``backend`` (``'auto'`` or one of :data:`BACKENDS`) for verified
-    frame reads.
+    frame reads. ``info``: the file's :func:`probe_video` result, when already known.
 
     Raises:
         ValueError: unknown backend.
@@ -488,4 +506,4 @@ def open_video(
         backend = AUTO_BACKEND
     if backend not in _READERS:
         raise ValueError(f"unknown video backend {backend!r}; choose 'auto' or one of {BACKENDS}")
-    return _READERS[backend](path, num_threads=num_threads)
+    return _READERS[backend](path, num_threads=num_threads, info=info)

@@ -43,7 +43,18 @@ TS_SOURCES = ("pts", "dts", "none")
 
 
 class VideoDecodeError(RuntimeError):
-    """A video could not be decoded into exactly the frames asked for."""
+    """A video could not be decoded into exactly the frames asked for.
+
+    ``kind`` says why, for reports (``mats-lab data check``): ``"missing"``, ``"empty"``,
+    ``"unreadable"`` (not a video, or damaged beyond opening), ``"zero-frame"``,
+    ``"truncated"`` (the stream breaks off), ``"frame-identity"`` (the decoder skipped or
+    repeated a frame), ``"index"`` (a frame index outside the video) or ``"decoder"``
+    (anything else a backend got wrong).
+    """
+
+    def __init__(self, message: str, kind: str = "decoder") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -119,14 +130,19 @@ def frame_timestamp(frame: Any, info: StreamInfo) -> int | None:
     return None
 
 
+def _open_error_kind(err: Exception) -> str:
+    """An MP4 whose index (moov) is missing was cut short before it was finished."""
+    return "truncated" if "moov atom not found" in str(err) else "unreadable"
+
+
 def check_file(path: str) -> None:
     """Raise :class:`VideoDecodeError` for a missing, non-regular or empty file."""
     if not os.path.exists(path):
-        raise VideoDecodeError(f"{path}: no such file")
+        raise VideoDecodeError(f"{path}: no such file", "missing")
     if not os.path.isfile(path):
-        raise VideoDecodeError(f"{path}: not a regular file")
+        raise VideoDecodeError(f"{path}: not a regular file", "unreadable")
     if os.path.getsize(path) == 0:
-        raise VideoDecodeError(f"{path}: empty file (0 bytes)")
+        raise VideoDecodeError(f"{path}: empty file (0 bytes)", "empty")
 
 
 # Containers that store no presentation timestamps: FFmpeg's demuxer derives them.
@@ -212,7 +228,8 @@ def _timeline_from_frames(
                 raise VideoDecodeError(
                     f"{path}: decoded frame {at} is {int(steps[at - 1] // steps.min())} frame "
                     f"ticks after frame {at - 1} in a stream timed by its packets: the decoder "
-                    "skipped a frame"
+                    "skipped a frame",
+                    "frame-identity",
                 )
             return _Timeline(tuple(dts_i), "dts", keys)
     if all(p is not None for p in pts):
@@ -221,7 +238,8 @@ def _timeline_from_frames(
             if p in first:
                 raise VideoDecodeError(
                     f"{path}: decoded frames {first[p]} and {i} have the same timestamp {p}: "
-                    "the decoder repeated a frame"
+                    "the decoder repeated a frame",
+                    "frame-identity",
                 )
             first[int(p)] = i  # type: ignore[arg-type]
     return _Timeline(None, "none", keys)
@@ -237,7 +255,8 @@ def _check_every_packet_decoded(
     if missing:
         raise VideoDecodeError(
             f"{path}: the stream has a frame at timestamp {missing[0]} but the decoder output "
-            f"none ({len(missing)} such): it skipped a frame"
+            f"none ({len(missing)} such): it skipped a frame",
+            "frame-identity",
         )
 
 
@@ -258,7 +277,7 @@ def probe_video(path: str | os.PathLike[str]) -> StreamInfo:
     try:
         with av.open(path) as container:
             if not container.streams.video:
-                raise VideoDecodeError(f"{path}: no video stream")
+                raise VideoDecodeError(f"{path}: no video stream", "unreadable")
             stream = container.streams.video[0]
             container_frames = _container_frame_count(stream)
             rate = stream.average_rate or stream.guessed_rate
@@ -273,7 +292,9 @@ def probe_video(path: str | os.PathLike[str]) -> StreamInfo:
                 if p.size > 0 and not p.is_discard
             ]
     except av.FFmpegError as err:
-        raise VideoDecodeError(f"{path}: cannot read the file as a video ({err})") from err
+        raise VideoDecodeError(
+            f"{path}: cannot read the file as a video ({err})", _open_error_kind(err)
+        ) from err
 
     in_order = _strictly_increasing([int(p) for p, _ in packets if p is not None])
     # Without stored presentation timestamps (AVI) the demuxer invents them, and with
@@ -287,7 +308,9 @@ def probe_video(path: str | os.PathLike[str]) -> StreamInfo:
         frames = _decode_frame_stamps(path)
         num_frames = len(frames)
         if num_frames == 0:
-            raise VideoDecodeError(f"{path}: the video stream has no decodable frames")
+            raise VideoDecodeError(
+                f"{path}: the video stream has no decodable frames", "zero-frame"
+            )
         timeline = _timeline_from_frames(path, frames)
         if timeline.source == "pts" and stored_pts:
             _check_every_packet_decoded(path, packets, timeline)
@@ -316,4 +339,6 @@ def _decode_frame_stamps(path: str) -> list[tuple[int | None, int | None, bool]]
             # mid-way breaks off at the same frame in both.
             return [(f.pts, f.dts, bool(f.key_frame)) for f in container.decode(stream)]
     except av.FFmpegError as err:
-        raise VideoDecodeError(f"{path}: decoding failed while counting frames ({err})") from err
+        raise VideoDecodeError(
+            f"{path}: decoding failed while counting frames ({err})", "truncated"
+        ) from err
