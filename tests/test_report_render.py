@@ -23,6 +23,7 @@ class Cells(HTMLParser):
         self.rows: list[list[str]] = []
         self.strong: list[str] = []
         self.classes: list[str | None] = []
+        self.cell_classes: list[list[str]] = []
         self._cell: list[str] | None = None
         self._in_strong = False
 
@@ -30,8 +31,10 @@ class Cells(HTMLParser):
         if tag == "tr":
             self.rows.append([])
             self.classes.append(dict(attrs).get("class"))
+            self.cell_classes.append([])
         elif tag in ("td", "th"):
             self._cell = []
+            self.cell_classes[-1].append(dict(attrs).get("class") or "")
         elif tag == "strong":
             self._in_strong = True
 
@@ -69,10 +72,15 @@ def test_markdown_cells_mean_std_delta_best_and_baseline(summary):
     assert "not complete" not in header  # every trial completed
     assert list(body) == ["videomae (baseline)", "mats-0.6", "mats-0.3"]
     assert body["videomae (baseline)"]["test top-1 (%)"] == "62.0 ± 2.8"  # no delta to itself
-    assert body["mats-0.6"]["test top-1 (%)"] == "**69.0 ± 2.6** (+7.0)"  # best, in points
+    # highest mean, but not bold: the paired test finds no evidence against the baseline
+    assert body["mats-0.6"]["test top-1 (%)"] == "69.0 ± 2.6 (+7.0)"  # delta in points
+    assert body["mats-0.6"]["vs baseline (test top-1)"] == "no evidence (p=0.37)"
     assert body["mats-0.3"]["test top-1 (%)"] == "55.0 (-7.0)"  # one seed: no ±
-    assert body["mats-0.3"]["fine-tune GMACs/view"] == "**3.00** (×0.30)"  # cost: a ratio
-    assert body["mats-0.6"]["fine-tune GMACs/view"] == "6.00 ± 0.00 (×0.60)"
+    assert body["mats-0.3"]["vs baseline (test top-1)"] == "n<2"
+    assert body["videomae (baseline)"]["vs baseline (test top-1)"] == ""
+    assert body["mats-0.3"]["fine-tune GMACs/view"] == "3.00 (×0.30)"  # cost: a ratio; 1 seed
+    assert body["mats-0.6"]["fine-tune GMACs/view"] == "**6.00 ± 0.00** (×0.60)"  # exact
+    assert "vs baseline (fine-tune GMACs/view)" not in header  # costs carry no verdict
     assert body["mats-0.6"]["seeds"] == "3"
 
 
@@ -85,7 +93,12 @@ def test_csv_keeps_the_raw_numbers(summary):
     )
     assert frame.loc["mats-0.6", "test/acc/top1.delta"] == pytest.approx(7.0)
     assert frame.loc["mats-0.3", "test_gmacs.delta"] == pytest.approx(0.3)
-    assert frame["test/acc/top1.best"].tolist() == [False, True, False]
+    assert frame["test/acc/top1.best"].tolist() == [False, False, False]
+    assert frame["test_gmacs.best"].tolist() == [False, True, False]
+    assert frame["test/acc/top1.verdict"].tolist() == ["baseline", "no evidence", "n<2"]
+    assert frame.loc["mats-0.6", "test/acc/top1.diff"] == pytest.approx(0.06)  # seeds 0, 1
+    assert frame.loc["mats-0.6", "test/acc/top1.pairs"] == 2
+    assert frame.loc["mats-0.6", "test/acc/top1.p"] == pytest.approx(0.3743, abs=1e-4)
     assert frame["baseline"].tolist() == [True, False, False]
     assert frame["pareto"].tolist() == [False, True, True]
     assert frame.loc["mats-0.3", "test/acc/top1.n"] == 1
@@ -103,8 +116,10 @@ def test_latex_is_a_booktabs_table(summary):
     assert r"\caption{kr: mean $\pm$ std, 50\% of tokens}" in tex and r"\label{tab:kr}" in tex
     body = [line for line in lines if line.endswith(r"\\")][1:]  # after the header row
     assert len(body) == 3 and all(line.count(" & ") == lines[7].count(" & ") for line in body)
-    assert r"\textbf{69.0} $\pm$ 2.6 {\scriptsize (+7.0)}" in body[1]
+    assert r"69.0 $\pm$ 2.6 {\scriptsize (+7.0)}" in body[1]
+    assert r"\textbf{6.00} $\pm$ 0.00 {\scriptsize ($\times$0.60)}" in body[1]
     assert r"{\scriptsize ($\times$0.30)}" in body[2]
+    assert r"n\textless{}2" in body[2]  # the verdict, escaped
     assert r"\begin{tabular}{lllr" in tex  # text columns left, numbers right
     assert tables.tex_escape("a_b & #1 {x} ~") == r"a\_b \& \#1 \{x\} \textasciitilde{}"
 
@@ -114,9 +129,17 @@ def test_html_table_marks_best_and_baseline(summary):
     parser.feed(tables.to_html(summary))
     header, *rows = parser.rows
     assert header[0] == "method" and len(rows) == 3
-    assert parser.classes[1:] == ["baseline", None, None]
+    # every cell of the baseline row, and only those, has the class "baseline"
+    assert [all("baseline" in k for k in row) for row in parser.cell_classes[1:]] == [
+        True,
+        False,
+        False,
+    ]
+    assert not any("baseline" in k for row in parser.cell_classes[2:] for k in row)
     assert rows[1][header.index("test top-1 (%)")] == "69.0 ± 2.6 (+7.0)"
-    assert "69.0 ± 2.6" in parser.strong
+    assert rows[1][header.index("vs baseline (test top-1)")] == "no evidence (p=0.37)"
+    # bold: the costs mats-0.6 beats in every pair (pre-train, fine-tune, memory, throughput)
+    assert parser.strong == ["1.00 ± 0.00", "6.00 ± 0.00", "60.0 ± 0.0", "83.3 ± 0.0"]
     escaped = tables.to_html(study([t for t in STANDARD]))
     assert "<script" not in escaped
 
@@ -180,7 +203,9 @@ def test_accuracy_against_keep_ratio_one_line_per_setting(summary):
     )
     fig = plots.draw_ratio_lines(lines, x_name, "top-1", "kr")
     drawn = {
-        line.get_gid(): line.get_xydata() for line in fig.axes[0].get_lines() if line.get_gid()
+        line.get_gid(): line.get_xydata()
+        for line in fig.axes[0].get_lines()
+        if (line.get_gid() or "").startswith("series:")
     }
     assert list(drawn) == ["series:recipe=videomae", "series:recipe=mats"]
     for series, part in lines.groupby("series", sort=False):
@@ -242,3 +267,113 @@ def test_figures_are_written_as_png_and_svg(tmp_path, summary):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and svg.read_text().lstrip().startswith(
         "<?xml"
     )
+
+
+# -- error bars and legends ----------------------------------------------------------------
+
+
+def _drawn(fig):
+    """Render with Agg (as the report saves), so extents are final."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def _bar_ends(ax) -> list[tuple[float, float, float]]:
+    """``(x, low, high)`` of every vertical error bar drawn on ``ax``."""
+    ends = []
+    for container in ax.containers:
+        for collection in container.lines[2]:
+            for segment in collection.get_segments():
+                ends.append((segment[0][0], segment[0][1], segment[1][1]))
+    return sorted(ends)
+
+
+def test_error_bars_are_the_confidence_interval_of_the_mean(summary):
+    points = figures.gmacs_points(summary)
+    table = summary.table
+    assert points.set_index("label")["y_lo"].to_dict()["mats-0.6"] == pytest.approx(
+        100 * table.loc["mats-0.6", "top1.ci_lo"]
+    )
+    fig = plots.draw_gmacs(points, "GMACs", "top-1", "kr", "error bars: 95 % CI")
+    ends = _bar_ends(fig.axes[0])
+    # mats-0.3 has one seed: a bar of no length; the others span their interval
+    expected = [
+        (3.0, 55.0, 55.0),
+        (6.0, 100 * table.loc["mats-0.6", "top1.ci_lo"], 100 * table.loc["mats-0.6", "top1.ci_hi"]),
+        (
+            10.0,
+            100 * table.loc["videomae", "top1.ci_lo"],
+            100 * table.loc["videomae", "top1.ci_hi"],
+        ),
+    ]
+    assert np.allclose(ends, expected)
+    assert "95 % CI" in fig.axes[0].get_title()
+    x_name, lines, _ = figures.ratio_lines(summary, bundles=["method"])
+    fig = plots.draw_ratio_lines(lines, x_name, "top-1", "kr", "error bars: 95 % CI")
+    drawn = _bar_ends(fig.axes[0])
+    assert np.allclose(
+        drawn,
+        sorted(
+            zip(
+                lines["x"],
+                lines["y_lo"].fillna(lines["y"]),
+                lines["y_hi"].fillna(lines["y"]),
+                strict=True,
+            )
+        ),
+    )
+
+
+def corner_points() -> pd.DataFrame:
+    """Configurations in every corner of the plot, the baseline at the lower right (where the
+    legend used to sit)."""
+    xy = [(1.0, 90.0), (1.0, 10.0), (5.0, 50.0), (9.0, 90.0), (9.0, 10.0)]
+    return pd.DataFrame(
+        {
+            "label": [f"c{i}" for i in range(len(xy))],
+            "x": [x for x, _ in xy],
+            "y": [y for _, y in xy],
+            "y_std": [1.0] * len(xy),
+            "y_lo": [y - 2 for _, y in xy],
+            "y_hi": [y + 2 for _, y in xy],
+            "n": [3] * len(xy),
+            "pareto": [True, False, False, False, False],
+            "baseline": [False, False, False, False, True],
+            "study": ["kr"] * len(xy),
+        }
+    )
+
+
+def _legend_covers_nothing(fig, xy: np.ndarray) -> None:
+    renderer = _drawn(fig)
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    for ax in fig.axes:
+        assert not box.overlaps(ax.get_window_extent(renderer))  # outside every axes
+    shown = fig.axes[0].transData.transform(xy)
+    inside = [tuple(p) for p in shown if box.contains(*p)]
+    assert inside == [], f"legend {box} covers data points {inside}"
+
+
+def test_legends_never_cover_data():
+    points = corner_points()
+    fig = plots.draw_gmacs(points, "GMACs", "top-1", "corners")
+    _legend_covers_nothing(fig, points[["x", "y"]].to_numpy())
+    lines = points.assign(series=[f"s{i % 3}" for i in range(len(points))])
+    fig = plots.draw_ratio_lines(lines, "keep_ratio", "top-1", "corners")
+    _legend_covers_nothing(fig, lines[["x", "y"]].to_numpy())
+    curves = pd.DataFrame(
+        {
+            "config": ["a", "a", "b", "b"],
+            "metric": ["val/acc/top1"] * 4,
+            "step": [1, 9, 1, 9],
+            "mean": [0.1, 0.9, 0.9, 0.1],
+            "std": [0.0] * 4,
+            "n": [1] * 4,
+        }
+    )
+    fig = plots.draw_curves(curves, {"val/acc/top1": "val top-1 (%)"}, "corners")
+    _legend_covers_nothing(fig, curves[["step", "mean"]].to_numpy() * [1, 100])

@@ -114,12 +114,16 @@ def test_first_configuration_is_the_baseline_when_nothing_matches():
     assert s.baseline == "mats-0.6" and "first configuration" in s.baseline_reason
 
 
-def test_best_value_of_each_column():
+def test_best_only_where_the_paired_test_supports_it():
     s = study(STANDARD)
-    assert s.best["top1"] == ["mats-0.6"]  # highest accuracy
-    assert s.best["finetune_gmacs"] == ["mats-0.3"]  # lowest cost
-    assert s.best["throughput"] == ["mats-0.3"]  # throughput: higher is better
-    assert s.best["wall"] == ["videomae", "mats-0.6", "mats-0.3"]  # a tie marks every row
+    # mats-0.6 has the highest mean, but two paired seeds (+10, +2 points) are no evidence
+    assert s.table.loc["mats-0.6", "top1.verdict"] == "no evidence"
+    assert "top1" not in s.best
+    # mats-0.3 is cheapest but has one seed: no test; mats-0.6 costs 6 instead of 10 GMACs in
+    # every pair, an exact difference
+    assert s.best["finetune_gmacs"] == ["mats-0.6"]
+    assert s.best["throughput"] == ["mats-0.6"]  # throughput: higher is better
+    assert "wall" not in s.best  # the same in every row: nothing is better
 
 
 def test_failed_pruned_and_unfinished_trials_are_counted_listed_never_averaged():
@@ -187,5 +191,7 @@ def test_compare_keeps_each_studys_baseline_and_marks_across_studies():
     assert both.config_columns[0] == "study"
     assert list(both.table["study"]) == ["kr"] * 3 + ["other"] * 2
     assert both.table.loc["other: mats-0.3", "top1.delta"] == pytest.approx(30.0)
-    assert both.best["top1"] == ["other: mats-0.3"]
+    assert both.table.loc["other: mats-0.3", "top1.verdict"] == "n<2"  # one seed each
+    assert "top1" not in both.best  # no row is supported better than its baseline
     assert both.table["baseline"].sum() == 2
+    assert both.alpha == a.alpha == 0.05

@@ -23,9 +23,13 @@ def report(
     tokens: bool = typer.Option(True, "--tokens/--no-tokens", help="token picture of the best"),
     clip: Path = typer.Option(None, "--clip", help="video for the token picture"),
     offline: bool = typer.Option(False, "--offline", help="read the Optuna storages only"),
+    alpha: float = typer.Option(
+        0.05, "--alpha", help="level of the paired tests against the baseline (CIs at 1-alpha)"
+    ),
 ) -> None:
-    """Summarise studies: mean ± std over seeds per configuration, deltas to the baseline,
-    figures; prints the main table and writes every format under OUT/<study>/."""
+    """Summarise studies: mean ± std and confidence interval over seeds per configuration,
+    the paired test of every row against the baseline with a verdict, figures; prints the main
+    table and writes every format under OUT/<study>/."""
     given = dict(locals())
     from mats_lab.report.build import ReportError, ReportOptions, parse_formats, run_report
 
@@ -33,7 +37,7 @@ def report(
         options = ReportOptions(
             out=out, formats=parse_formats(formats), baseline=baseline, tokens=tokens,
             clip=clip, tracking_uri=tracking_uri, storage=storage, use_mlflow=not offline,
-            compare=compare, command=_command(studies, given),
+            compare=compare, command=_command(studies, given), alpha=alpha,
         )  # fmt: skip
         run_report(studies or [], options, echo=typer.echo)
     except ReportError as exc:
@@ -43,7 +47,9 @@ def report(
 def _command(studies: list[str] | None, given: dict) -> str:
     """The command line as typed (options at their defaults left out)."""
     words = ["mats-lab", "report", *(studies or [])]
-    defaults = {"out": Path("reports"), "formats": "md,csv,tex,html", "tokens": True}
+    defaults = {
+        "out": Path("reports"), "formats": "md,csv,tex,html", "tokens": True, "alpha": 0.05,
+    }  # fmt: skip
     for name, value in given.items():
         if name == "studies" or value is None or value is False or defaults.get(name) == value:
             continue

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mats_lab.report import figures, index, pages, plots, tables
+from mats_lab.report import figures, index, pages, plots, stats_table, tables
 from mats_lab.report.collect import StudyData, collect, curves, mlflow_experiments
 from mats_lab.report.sources import SourceError, StudySource, discover, resolve
 from mats_lab.report.summarise import Summary, compare, config_labels, summarise
@@ -39,6 +39,11 @@ class ReportOptions:
     use_mlflow: bool = True
     compare: bool = False
     command: str = "mats-lab report"
+    alpha: float = 0.05  # level of the paired tests; intervals at 1 - alpha
+
+    def __post_init__(self) -> None:
+        if not 0 < self.alpha < 1:
+            raise ReportError(f"--alpha {self.alpha}: choose a level between 0 and 1, e.g. 0.05")
 
 
 @dataclass
@@ -51,6 +56,8 @@ class Report:
     source: str = ""
     markdown: str = ""  # the main table, as printed
     html: str = ""
+    stats_markdown: str = ""  # the paired comparison (empty: no accuracy column)
+    stats_html: str = ""
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -114,6 +121,7 @@ def _summary(data: StudyData, options: ReportOptions, lenient: bool) -> Summary:
             stage_names=data.stage_names,
             baseline=baseline,
             study=data.name,
+            alpha=options.alpha,
         )
 
     try:
@@ -148,10 +156,11 @@ def write_figures(
     files: list[Path] = []
     notes: list[str] = []
     title = summary.study
+    bars = f"error bars: {stats_table.level_text(summary.alpha)} CI of the mean over seeds"
     points = figures.gmacs_points(summary)
     if len(points):
         x_title, y_title = figures.axis_titles(summary)
-        fig = plots.draw_gmacs(points, x_title, y_title, f"{title}: accuracy against cost")
+        fig = plots.draw_gmacs(points, x_title, y_title, f"{title}: accuracy against cost", bars)
         files += plots.save(fig, folder / "acc_vs_gmacs")
     else:
         notes.append("no accuracy-against-GMACs figure: the trials recorded no GMACs")
@@ -162,7 +171,7 @@ def write_figures(
         name = f"{title}: accuracy against {x_name.replace('_', ' ')}" + (
             f"\n(best {fixed})" if fixed else ""
         )
-        fig = plots.draw_ratio_lines(lines, x_name, y_title, name)
+        fig = plots.draw_ratio_lines(lines, x_name, y_title, name, bars)
         files += plots.save(fig, folder / f"acc_vs_{x_name}")
     if data is not None:
         chosen = figures.curve_configs(summary)
@@ -193,6 +202,7 @@ def _blocks(
         report.summary,
         markdown=report.markdown,
         html=report.html,
+        stats=(report.stats_markdown, report.stats_html),
         notes=report.notes,
         command=options.command,
         formats=options.formats,
@@ -203,21 +213,46 @@ def _blocks(
 
 
 def write_tables(report: Report, options: ReportOptions, caption: str) -> list[Path]:
-    """``results.<format>`` for every format asked for (the report's table rendered once)."""
+    """``results.<format>`` and ``stats.<format>`` (the paired comparison, when the table has
+    accuracy columns) for every format asked for (each table rendered once)."""
     summary, folder = report.summary, report.folder
     folder.mkdir(parents=True, exist_ok=True)
     report.markdown = tables.to_markdown(summary)
     report.html = tables.to_html(summary)
+    label = f"tab:{_safe(summary.study)}"
     render = {
         "md": lambda: report.markdown,
         "csv": lambda: tables.to_csv(summary),
-        "tex": lambda: tables.to_latex(summary, caption, f"tab:{_safe(summary.study)}"),
+        "tex": lambda: tables.to_latex(summary, caption, label),
         "html": lambda: pages.page_html(summary.study, [pages.Block("table", html=report.html)]),
     }
     files = []
     for fmt in options.formats:
         path = folder / f"results.{fmt}"
         path.write_text(render[fmt]())
+        files.append(path)
+    headers, rows = stats_table.grid(summary)
+    if not rows:
+        return files
+    level = stats_table.level_text(summary.alpha)
+    stats_caption = (
+        f"{summary.study}: per configuration mean ± std and {level} t interval over seeds; "
+        f"against the baseline the difference paired by seed, its {level} interval and the "
+        f"paired t-test (verdict at alpha {summary.alpha:g})."
+    )
+    stats_render = {
+        "md": lambda: tables.markdown_table(headers, rows),
+        "csv": lambda: stats_table.frame(summary).to_csv(index=False),
+        "tex": lambda: tables.latex_table(headers, rows, stats_caption, f"{label}-stats"),
+        "html": lambda: pages.page_html(
+            f"{summary.study}: statistics", [pages.Block("table", html=report.stats_html)]
+        ),
+    }
+    report.stats_markdown = stats_render["md"]()
+    report.stats_html = tables.html_table(headers, rows, [""] * len(rows))
+    for fmt in options.formats:
+        path = folder / f"stats.{fmt}"
+        path.write_text(stats_render[fmt]())
         files.append(path)
     return files
 
@@ -237,11 +272,9 @@ def write_study(data: StudyData, options: ReportOptions, lenient: bool = False) 
     summary = _summary(data, options, lenient)
     folder = options.out / _safe(data.name)
     report = Report(data.name, folder, summary, notes=list(data.notes), source=data.source)
-    caption = (
-        f"{data.name}: mean ± std over seeds; in parentheses the change against the "
-        "baseline (accuracy in points, cost as a ratio); best in bold."
-    )
+    caption = f"{data.name}: " + index.table_caption(summary)
     report.files += write_tables(report, options, caption)
+    report.notes += index.seed_notes(summary)
     trials_csv = folder / "trials.csv"
     data.trials.to_csv(trials_csv, index=False)
     report.files.append(trials_csv)
@@ -264,7 +297,7 @@ def write_compare(datas: list[StudyData], reports: list[Report], options: Report
     summary = compare([r.summary for r in reports])
     folder = options.out / ("compare-" + "-".join(_safe(d.name) for d in datas))[:120]
     report = Report(summary.study, folder, summary, notes=[n for r in reports for n in r.notes])
-    caption = f"{summary.study}: mean ± std over seeds; deltas against each study's baseline."
+    caption = f"{summary.study}: " + index.table_caption(summary)
     report.files += write_tables(report, options, caption)
     bundles = sorted({b for d in datas for b in d.bundles})
     figs, notes = write_figures(None, summary, folder, bundles)

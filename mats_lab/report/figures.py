@@ -2,16 +2,19 @@
 :mod:`mats_lab.report.plots` draws exactly these frames.
 
 - :func:`gmacs_points`: one point per configuration, mean accuracy against mean GMACs, with
-  the Pareto front marked;
+  the Pareto front marked and the confidence interval of the mean accuracy over seeds
+  (``y_lo``/``y_hi``, the summary's ``1 - alpha`` t interval; NaN for a single seed) for the
+  error bars;
 - :func:`ratio_lines`: accuracy against the keep ratio (else the visible ratio, the frame
   budget or the candidate ratio: the first that varies), one line per setting of the other
-  parameters (per frame budget when the budget varies);
+  parameters (per frame budget when the budget varies), with the same intervals;
 - :func:`curve_configs` / :func:`curve_frame`: per-epoch validation accuracy and training loss
   of the compared configurations, mean and std over seeds.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from mats_lab.report.summarise import Summary
@@ -32,10 +35,19 @@ def _scale(summary: Summary, key: str | None) -> float:
     return next((c.scale for c in summary.columns if c.key == key), 1.0)
 
 
+def _ci(table: pd.DataFrame, key: str, end: str) -> np.ndarray:
+    """``<key>.ci_lo`` / ``<key>.ci_hi`` as floats (NaN where the table has none)."""
+    name = f"{key}.ci_{end}"
+    if name not in table.columns:
+        return np.full(len(table), np.nan)
+    return pd.to_numeric(table[name], errors="coerce").to_numpy(float)
+
+
 def gmacs_points(summary: Summary) -> pd.DataFrame:
-    """``label, x, y, y_std, n, pareto, baseline, study`` per configuration (accuracy in the
-    table's display unit), sorted by x; empty when GMACs or accuracy were not measured."""
-    columns = ["label", "x", "y", "y_std", "n", "pareto", "baseline", "study"]
+    """``label, x, y, y_std, y_lo, y_hi, n, pareto, baseline, study`` per configuration
+    (accuracy in the table's display unit; ``y_lo``/``y_hi``: the interval of the mean), sorted
+    by x; empty when GMACs or accuracy were not measured."""
+    columns = ["label", "x", "y", "y_std", "y_lo", "y_hi", "n", "pareto", "baseline", "study"]
     x_key, y_key = summary.pareto_x, summary.primary
     if not x_key or not y_key or summary.table.empty:
         return pd.DataFrame(columns=columns)
@@ -47,6 +59,8 @@ def gmacs_points(summary: Summary) -> pd.DataFrame:
             "x": t[f"{x_key}.mean"].to_numpy(float),
             "y": t[f"{y_key}.mean"].to_numpy(float) * scale,
             "y_std": t[f"{y_key}.std"].to_numpy(float) * scale,
+            "y_lo": _ci(t, y_key, "lo") * scale,
+            "y_hi": _ci(t, y_key, "hi") * scale,
             "n": t[f"{y_key}.n"].to_numpy(int),
             "pareto": t["pareto"].to_numpy(bool),
             "baseline": t["baseline"].to_numpy(bool),
@@ -65,15 +79,16 @@ def axis_titles(summary: Summary) -> tuple[str, str]:
 def ratio_lines(
     summary: Summary, bundles: list[str] | None = None
 ) -> tuple[str | None, pd.DataFrame, dict[str, object]]:
-    """``(x parameter, frame of series, x, y, y_std, n, held)``.
+    """``(x parameter, frame of series, x, y, y_std, y_lo, y_hi, n, held)``.
 
     The x parameter is the first of :data:`X_CANDIDATES` that varies (None: no figure). Lines
     split by the frame budget and by the other parameters with text values (recipe, masking,
     frame selection, the study in a comparison); bundle labels do not split lines (their knobs
     do). Any other numeric parameter that varies is held at its value in the best
-    configuration (``held``), so each line is one slice of the grid.
+    configuration (``held``), so each line is one slice of the grid. Two configurations on the
+    same point of a line are averaged; their interval is then the hull of both intervals.
     """
-    columns = ["series", "x", "y", "y_std", "n"]
+    columns = ["series", "x", "y", "y_std", "y_lo", "y_hi", "n"]
     t = summary.table
     y_key = summary.primary
     shown = [c for c in summary.config_columns if c in t.columns and c != "study"]
@@ -108,13 +123,19 @@ def ratio_lines(
             "x": pd.to_numeric(t[x_name]).to_numpy(float),
             "y": t[f"{y_key}.mean"].to_numpy(float) * scale,
             "y_std": t[f"{y_key}.std"].to_numpy(float) * scale,
+            "y_lo": _ci(t, y_key, "lo") * scale,
+            "y_hi": _ci(t, y_key, "hi") * scale,
             "n": t[f"{y_key}.n"].to_numpy(int),
         }
     )
     frame = frame.dropna(subset=["y"])
     # two configurations on the same point of a line (a bundle label with equal knobs): average
     frame = frame.groupby(["series", "x"], sort=False, as_index=False).agg(
-        y=("y", "mean"), y_std=("y_std", "max"), n=("n", "sum")
+        y=("y", "mean"),
+        y_std=("y_std", "max"),
+        y_lo=("y_lo", "min"),
+        y_hi=("y_hi", "max"),
+        n=("n", "sum"),
     )
     order = {s: i for i, s in enumerate(dict.fromkeys(frame["series"]))}
     frame = frame.assign(_o=frame["series"].map(order)).sort_values(["_o", "x"], kind="stable")

@@ -12,7 +12,7 @@ from mats_lab.report import pages
 from mats_lab.report.collect import StudyData
 from mats_lab.report.summarise import Summary
 
-__all__ = ["counts_text", "index_blocks", "shown_url"]
+__all__ = ["counts_text", "index_blocks", "seed_notes", "shown_url", "table_caption"]
 
 
 def counts_text(summary: Summary) -> str:
@@ -32,12 +32,63 @@ def counts_text(summary: Summary) -> str:
     )
 
 
+def _verdict_titles(summary: Summary) -> list[str]:
+    return [c.title for c in summary.columns if c.kind == "acc"]
+
+
+def seed_notes(summary: Summary) -> list[str]:
+    """What the seed counts allow: nothing ranked with one seed per configuration, else the
+    configurations with fewer than 2 seeds (no interval, no test)."""
+    if summary.ranks_nothing():
+        return [
+            "one seed per configuration: no interval and no test, so this report ranks "
+            "nothing and marks no row best; run at least 2 seeds per configuration"
+        ]
+    few = summary.few_seeds()
+    if not few:
+        return []
+    text = "fewer than 2 seeds (no interval; no test against the baseline): " + ", ".join(few)
+    if summary.baseline in few:
+        text += " — the baseline among them, so no row can be tested"
+    return [text]
+
+
+def table_caption(summary: Summary) -> str:
+    """The caption of the LaTeX table: what the cells, verdicts and bold mean."""
+    against = "each study's baseline" if summary.baseline is None else "the baseline"
+    text = (
+        f"mean ± std over seeds; in parentheses the change against {against} (accuracy in "
+        "points, cost as a ratio); verdicts: paired t-test by seed against "
+        f"{against} at alpha {summary.alpha:g}; bold: better than {against} by that test, "
+        "the best mean among those."
+    )
+    if summary.ranks_nothing():
+        text += " One seed per configuration: nothing is ranked, nothing is bold."
+    return text
+
+
 def _legend(summary: Summary) -> str:
+    verdicts = _verdict_titles(summary)
     text = (
         "Cells: mean ± sample std over seeds (`seeds`: complete trials of the configuration); "
-        "in parentheses the difference to the baseline row, accuracy in points and costs as a "
-        "ratio; **bold**: the best value of the column."
+        "in parentheses the difference of the means to the baseline row, accuracy in points "
+        "and costs as a ratio."
     )
+    if verdicts:
+        text += (
+            f" `vs baseline` columns (for {', '.join(verdicts)}; cost columns carry no "
+            "verdict): two-sided paired t-test against the baseline over the seeds both rows "
+            f"have, at alpha = {summary.alpha:g}: better, worse, or no evidence; `n<2` where "
+            "fewer than 2 seeds pair up (no test). Each row is tested on its own, without "
+            "correction for the number of rows."
+        )
+    text += (
+        " **Bold** (any column): better than the baseline by that paired test, and the best "
+        "mean among such rows (the baseline when every other row is worse); where no test "
+        "supports a difference nothing is bold."
+    )
+    if summary.ranks_nothing():
+        text += " **One seed per configuration: this table ranks nothing.**"
     keys = {c.key for c in summary.columns}
     if "pretrain_gmacs" in keys:
         text += " Pre-train GMACs: multiply-accumulates of one pre-training forward per clip."
@@ -78,6 +129,7 @@ def index_blocks(
     markdown: str,
     html: str,
     notes: list[str],
+    stats: tuple[str, str] = ("", ""),
     command: str,
     formats: tuple[str, ...],
     data: StudyData | None = None,
@@ -85,8 +137,9 @@ def index_blocks(
     tokens: tuple[Path | None, str] | None = None,
 ) -> list[pages.Block]:
     """The index page: provenance, counts, baseline, the table with its links and legend, the
-    figures, the token picture (``tokens``: its path or None, and a note), the trials left
-    out of the table, and the notes."""
+    statistics table (``stats``: its Markdown and HTML; empty: none), the figures, the token
+    picture (``tokens``: its path or None, and a note), the trials left out of the table, and
+    the notes."""
     from mats_lab.lab.records import git_commit
 
     figs = figs or []
@@ -116,7 +169,31 @@ def index_blocks(
         blocks.append(
             B("p", "Same in every row: " + ", ".join(f"{k}={v}" for k, v in s.fixed.items()) + ".")
         )
+    if stats[0]:
+        level = f"{100 * (1 - s.alpha):g} %"
+        blocks.append(B("h2", "Statistics against the baseline"))
+        blocks.append(B("links", links=[(f.upper(), f"stats.{f}") for f in formats if f != "md"]))
+        blocks.append(B("table", markdown=stats[0], html=stats[1]))
+        blocks.append(
+            B(
+                "p",
+                f"Per configuration: mean ± sample std and the {level} confidence interval of "
+                "the mean over seeds (Student's t; none for one seed). Against the baseline: "
+                "the difference configuration minus baseline, paired by seed over the seeds "
+                f"both have (accuracy in points), its {level} interval and the two-sided paired "
+                f"t-test (`scipy.stats.ttest_rel`); verdict at alpha = {s.alpha:g}.",
+            )
+        )
+    blocks += [B("p", n[0].upper() + n[1:] + ".") for n in seed_notes(s)]
     blocks.append(B("h2", "Figures"))
+    if figs:
+        blocks.append(
+            B(
+                "p",
+                f"Error bars: the {100 * (1 - s.alpha):g} % confidence interval of the mean "
+                "over seeds (none for a configuration with one seed).",
+            )
+        )
     for png in (f for f in figs if f.suffix == ".png"):
         blocks.append(B("image", png.name, alt=png.stem.replace("_", " ")))
         if png.with_suffix(".svg") in figs:

@@ -17,7 +17,7 @@ table { border-collapse: collapse; font-size: 0.85em; margin: 0.8em 0; }
 th, td { padding: 0.25em 0.6em; border-bottom: 1px solid #ddd; text-align: left; }
 th { border-bottom: 2px solid #444; }
 td.num { text-align: right; white-space: nowrap; }
-tr.baseline td { background: #eef4fb; }
+td.baseline { background: #eef4fb; }
 span.delta { color: #666; font-size: 0.85em; }
 img { max-width: 100%; border: 1px solid #eee; }
 code { background: #f4f4f4; padding: 0 0.2em; }
@@ -38,38 +38,28 @@ class Block:
     alt: str = ""
 
 
-def frame_markdown(frame: pd.DataFrame, limit: int = 120) -> str:
-    """A small frame as a pipe table (long cells shortened)."""
+def _shortened(frame: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """Every cell as text on one line, at most ``limit`` characters (``…`` marks a cut)."""
 
     def cell(value: object) -> str:
-        text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-        text = text.replace("|", "\\|").replace("\n", " ")
+        missing = value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value))
+        text = "" if missing else str(value).replace("\n", " ")
         return text if len(text) <= limit else text[: limit - 1] + "…"
 
-    lines = ["| " + " | ".join(str(c) for c in frame.columns) + " |"]
-    lines.append("|" + "|".join("---" for _ in frame.columns) + "|")
-    lines += [
-        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
-    ]
-    return "\n".join(lines) + "\n"
+    return frame.astype(object).map(cell)
+
+
+def frame_markdown(frame: pd.DataFrame, limit: int = 120) -> str:
+    """A small frame as a pipe table (``DataFrame.to_markdown``; long cells shortened)."""
+    cells = _shortened(frame, limit).map(lambda text: text.replace("|", "\\|"))
+    cells.columns = pd.Index([str(c) for c in frame.columns])
+    return str(cells.to_markdown(index=False, disable_numparse=True)) + "\n"
 
 
 def frame_html(frame: pd.DataFrame, limit: int = 200) -> str:
-    def cell(value: object) -> str:
-        text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
-        return html.escape(text if len(text) <= limit else text[: limit - 1] + "…")
-
-    out = [
-        "<table>",
-        "<thead><tr>" + "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns),
-    ]
-    out.append("</tr></thead><tbody>")
-    out += [
-        "<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>"
-        for row in frame.itertuples(index=False)
-    ]
-    out.append("</tbody></table>")
-    return "\n".join(out) + "\n"
+    """A small frame as an HTML table (``DataFrame.to_html``, cells escaped)."""
+    cells = _shortened(frame, limit)
+    return str(cells.to_html(index=False, escape=True, border=0, na_rep="")) + "\n"
 
 
 def _inline_html(text: str) -> str:

@@ -1,6 +1,11 @@
 """Drawing: the frames of :mod:`mats_lab.report.figures` as matplotlib figures, saved as PNG
 and SVG. Nothing is computed here; every function returns its ``Figure`` so a test can read
-back what was drawn. matplotlib's Agg canvas, no pyplot (no global figure state)."""
+back what was drawn. matplotlib's Agg canvas, no pyplot (no global figure state).
+
+Error bars on the accuracy figures are the confidence interval of the mean over seeds that
+the summary computed (``y_lo``/``y_hi``; none for a single seed); the figure's title says so.
+Legends sit below the axes (``fig.legend(loc="outside lower center")`` with the constrained
+layout), so they never cover data."""
 
 from __future__ import annotations
 
@@ -25,6 +30,26 @@ def _figure(width: float, height: float, cols: int = 1) -> tuple[Any, list[Any]]
     return fig, list(axes)
 
 
+def _yerr(frame: pd.DataFrame) -> np.ndarray:
+    """``(2, n)`` distances from ``y`` down to ``y_lo`` and up to ``y_hi`` (0 where unknown)."""
+    y = frame["y"].to_numpy(float)
+    low = np.nan_to_num(y - frame["y_lo"].to_numpy(float), nan=0.0)
+    high = np.nan_to_num(frame["y_hi"].to_numpy(float) - y, nan=0.0)
+    return np.vstack([np.maximum(low, 0.0), np.maximum(high, 0.0)])
+
+
+def _legend_below(fig: Any, ax: Any, entries: int) -> None:
+    """The legend of ``ax`` under the axes, outside them."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ncol = max(1, min(entries, 4))
+        fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=7)
+
+
+def _title(ax: Any, title: str, bars: str) -> None:
+    ax.set_title(f"{title}\n({bars})" if bars else title, fontsize=10)
+
+
 def save(fig: Any, stem: Path, svg: bool = True) -> list[Path]:
     """Write ``stem.png`` (and ``stem.svg``); returns the paths."""
     stem.parent.mkdir(parents=True, exist_ok=True)
@@ -36,9 +61,10 @@ def save(fig: Any, stem: Path, svg: bool = True) -> list[Path]:
     return paths
 
 
-def draw_gmacs(points: pd.DataFrame, x_title: str, y_title: str, title: str) -> Any:
-    """Accuracy against GMACs: every configuration (error bar: std over seeds), the Pareto
-    front as a red line through its points, the baseline as a star."""
+def draw_gmacs(points: pd.DataFrame, x_title: str, y_title: str, title: str, bars: str = "") -> Any:
+    """Accuracy against GMACs: every configuration (error bar: ``y_lo`` to ``y_hi``, what
+    ``bars`` names in the title), the Pareto front as a red line through its points, the
+    baseline as a star; the legend below the axes."""
     fig, (ax,) = _figure(7, 4.8)
     studies = list(dict.fromkeys(points["study"])) if len(points) else []
     for i, study in enumerate(studies):
@@ -48,11 +74,13 @@ def draw_gmacs(points: pd.DataFrame, x_title: str, y_title: str, title: str) -> 
         ax.errorbar(
             part["x"],
             part["y"],
-            yerr=part["y_std"].fillna(0.0),
+            yerr=_yerr(part),
             fmt="none",
             ecolor=color,
-            alpha=0.35,
+            alpha=0.5,
             lw=1,
+            capsize=2,
+            gid="bars",
         )
         ax.scatter(part["x"], part["y"], s=22, color=color, label=label, zorder=3, gid="configs")
     front = points[points["pareto"]].sort_values("x")
@@ -87,38 +115,43 @@ def draw_gmacs(points: pd.DataFrame, x_title: str, y_title: str, title: str) -> 
         ax.annotate(
             str(row.label), (row.x, row.y), textcoords="offset points", xytext=offset, fontsize=7
         )
+    ax.margins(x=0.08, y=0.08)  # room for the names at the edges
     ax.set_xlabel(x_title)
     ax.set_ylabel(y_title)
-    ax.set_title(title, fontsize=10)
+    _title(ax, title, bars)
     ax.grid(alpha=0.3)
     if len(points):
-        ax.legend(fontsize=8, loc="lower right")  # "best" costs a search over every point
+        _legend_below(fig, ax, len(studies) + 2)
     return fig
 
 
-def draw_ratio_lines(lines: pd.DataFrame, x_name: str, y_title: str, title: str) -> Any:
-    """Accuracy against ``x_name``, one line (with std error bars) per series."""
+def draw_ratio_lines(
+    lines: pd.DataFrame, x_name: str, y_title: str, title: str, bars: str = ""
+) -> Any:
+    """Accuracy against ``x_name``, one line per series with error bars from ``y_lo`` to
+    ``y_hi`` (what ``bars`` names in the title); the legend below the axes."""
     fig, (ax,) = _figure(7, 4.8)
     for i, (series, part) in enumerate(lines.groupby("series", sort=False)):
         color = f"C{i % 10}"
         ax.errorbar(
             part["x"],
             part["y"],
-            yerr=part["y_std"].fillna(0.0),
+            yerr=_yerr(part),
             fmt="none",
             capsize=3,
             ecolor=color,
             alpha=0.6,
+            gid=f"bars:{series}",
         )
         ax.plot(
             part["x"], part["y"], "-o", ms=4, color=color, label=str(series), gid=f"series:{series}"
         )
     ax.set_xlabel(x_name.replace("_", " "))
     ax.set_ylabel(y_title)
-    ax.set_title(title, fontsize=10)
+    _title(ax, title, bars)
     ax.grid(alpha=0.3)
     if len(lines):
-        ax.legend(fontsize=7, loc="best", ncol=1 if lines["series"].nunique() <= 8 else 2)
+        _legend_below(fig, ax, lines["series"].nunique())
     return fig
 
 
@@ -155,6 +188,6 @@ def draw_curves(curves: pd.DataFrame, titles: dict[str, str], title: str) -> Any
         ax.set_ylabel(titles[metric])
         ax.grid(alpha=0.3)
     if metrics:
-        axes[0].legend(fontsize=7, loc="best")
+        _legend_below(fig, axes[0], len(configs))
     fig.suptitle(title, fontsize=10)
     return fig

@@ -1,11 +1,33 @@
-"""Summarise: pure pandas from the tidy trial frame to the study's table.
+"""Summarise: pure pandas (and scipy.stats, through :mod:`mats_lab.report.stats`) from the tidy
+trial frame to the study's table.
 
 One row per configuration (the trial's parameters without the seed), over its COMPLETE trials
-only: for every reported metric the mean, the sample standard deviation (``ddof=1``; none for a
-single seed) and the number of seeds; the delta against the baseline row (accuracy in points,
-cost as a ratio); which rows hold the best value of each column; which rows are on the Pareto
-front of accuracy against fine-tuning GMACs. Trials that are not COMPLETE (pruned, failed,
-running, queued) are counted and listed, never averaged in.
+only. For every reported metric:
+
+- ``<key>.mean``, ``<key>.std`` (sample std, ``ddof=1``; NaN for a single seed), ``<key>.n``
+  (trials with a value) and ``<key>.ci_lo`` / ``<key>.ci_hi``: the ``1 - alpha`` confidence
+  interval of the mean over seeds (Student's t; NaN for a single seed);
+- ``<key>.delta``: the change of the mean against the baseline row (accuracy in points, cost
+  as a ratio), as before;
+- against the baseline, paired by seed (only seeds both rows have; a seed run twice counts
+  once, its mean): ``<key>.pairs``, ``<key>.diff`` (configuration minus baseline, in the
+  metric's own unit), ``<key>.diff_lo`` / ``<key>.diff_hi`` (its ``1 - alpha`` interval),
+  ``<key>.p`` (two-sided paired t-test) and ``<key>.verdict``: ``better`` / ``worse`` (p <
+  alpha, in the metric's direction), ``no evidence``, ``n<2`` (fewer than 2 shared seeds: no
+  test) or ``baseline`` on the baseline row itself. Each row is tested on its own against
+  the baseline: no correction for the number of rows. The report shows verdicts for the
+  accuracy columns; cost columns (GMACs, memory, time) keep their ratio deltas, their tests
+  only decide the bold mark.
+
+**Best (bold)**, per column: among the rows whose verdict is ``better``, the one(s) with the
+best mean. When no row is better and every other row is ``worse``, the baseline. Otherwise
+nothing. So a study with one seed per configuration (no test anywhere) marks no row, and bold
+means "better than the baseline at level alpha, with the best mean of those" — it does not
+claim the bold row beats the other ``better`` rows.
+
+Also: which rows are on the Pareto front of accuracy against fine-tuning GMACs (by the means).
+Trials that are not COMPLETE (pruned, failed, running, queued) are counted and listed, never
+averaged in.
 
 The baseline row is the one ``--baseline`` names, else by convention the first configuration
 that mentions ``videomae``, else keeps every token (``keep_ratio`` 1.0), else uses tube
@@ -20,6 +42,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from mats_lab.report.stats import NO_TEST, by_seed, paired, seed_interval, verdict
 
 __all__ = [
     "Column",
@@ -74,6 +98,17 @@ class Summary:
     excluded: pd.DataFrame = field(default_factory=pd.DataFrame)
     pareto_x: str | None = None  # key of the cost column of the Pareto front
     primary: str | None = None  # key of the main accuracy column
+    alpha: float = 0.05  # level of the tests; intervals are at 1 - alpha
+
+    def few_seeds(self) -> list[str]:
+        """Rows with fewer than 2 seeds (no interval, no test)."""
+        if self.table.empty:
+            return []
+        return [str(i) for i in self.table.index[self.table["n"] < 2]]
+
+    def ranks_nothing(self) -> bool:
+        """True when no row has 2 seeds or more: nothing can be ranked."""
+        return bool(len(self.table)) and bool((self.table["n"] < 2).all())
 
 
 def config_labels(trials: pd.DataFrame, variables: list[str]) -> pd.Series:
@@ -227,13 +262,23 @@ def _excluded(trials: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
 def _mark(
     table: pd.DataFrame, columns: list[Column], x_key: str | None, y_key: str | None
 ) -> dict[str, list[str]]:
-    """Best rows per column (only with two rows or more) and the ``pareto`` column."""
+    """Best rows per column by the verdicts (rule in the module docstring) and the ``pareto``
+    column."""
     best: dict[str, list[str]] = {}
     for col in columns:
+        verdicts = table.get(f"{col.key}.verdict")
+        if verdicts is None:
+            continue
         means = table[f"{col.key}.mean"]
-        if means.notna().sum() >= 2:
-            target = means.max() if col.maximize else means.min()
-            best[col.key] = [str(i) for i in means.index[means == target]]
+        better = means[(verdicts == "better") & means.notna()]
+        if len(better):
+            target = better.max() if col.maximize else better.min()
+            best[col.key] = [str(i) for i in better.index[better == target]]
+        elif (verdicts == "worse").any() and verdicts.isin(["worse", "baseline"]).all():
+            bases = means[verdicts == "baseline"].dropna()  # several in a comparison
+            if len(bases):
+                target = bases.max() if col.maximize else bases.min()
+                best[col.key] = [str(i) for i in bases.index[bases == target]]
     if x_key and y_key:
         table["pareto"] = pareto_front(
             table[f"{x_key}.mean"].to_numpy(float), table[f"{y_key}.mean"].to_numpy(float)
@@ -241,6 +286,51 @@ def _mark(
     else:
         table["pareto"] = False
     return best
+
+
+def _statistics(
+    table: pd.DataFrame,
+    complete: pd.DataFrame,
+    labels: pd.Series,
+    columns: list[Column],
+    baseline: str | None,
+    alpha: float,
+) -> None:
+    """The interval and paired-test columns of every metric (module docstring), in place."""
+    rows = [str(i) for i in table.index]
+    groups = {str(k): v for k, v in complete.groupby(labels[complete.index], sort=False)}
+    for col in columns:
+        lows, highs, pairs, diffs, d_lows, d_highs, ps, verdicts = ([] for _ in range(8))
+        base = (
+            by_seed(groups[baseline][col.metric], groups[baseline]["seed"])
+            if baseline is not None
+            else None
+        )
+        for label in rows:
+            group = groups[label]
+            ci = seed_interval(group[col.metric], alpha)
+            lows.append(ci.low)
+            highs.append(ci.high)
+            if label == baseline or base is None:
+                result = paired(pd.Series(dtype=float), pd.Series(dtype=float), alpha)
+                word = "baseline" if label == baseline else NO_TEST
+            else:
+                result = paired(by_seed(group[col.metric], group["seed"]), base, alpha)
+                word = verdict(result, col.maximize, alpha)
+            pairs.append(result.pairs)
+            diffs.append(result.diff)
+            d_lows.append(result.low)
+            d_highs.append(result.high)
+            ps.append(result.p)
+            verdicts.append(word)
+        table[f"{col.key}.ci_lo"] = lows
+        table[f"{col.key}.ci_hi"] = highs
+        table[f"{col.key}.pairs"] = pairs
+        table[f"{col.key}.diff"] = diffs
+        table[f"{col.key}.diff_lo"] = d_lows
+        table[f"{col.key}.diff_hi"] = d_highs
+        table[f"{col.key}.p"] = ps
+        table[f"{col.key}.verdict"] = verdicts
 
 
 def summarise(
@@ -251,8 +341,12 @@ def summarise(
     stage_names: list[str] | None = None,
     baseline: str | None = None,
     study: str = "",
+    alpha: float = 0.05,
 ) -> Summary:
-    """The study's table from its tidy trial frame (see :mod:`mats_lab.report.collect`)."""
+    """The study's table from its tidy trial frame (see :mod:`mats_lab.report.collect`);
+    ``alpha``: the level of the paired tests (intervals at ``1 - alpha``)."""
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha {alpha} must lie between 0 and 1")
     bundles = bundles or []
     labels = config_labels(trials, variables)
     complete = trials[trials["state"] == "COMPLETE"].sort_values("trial", kind="stable")
@@ -282,6 +376,7 @@ def summarise(
         base = table.loc[chosen, f"{col.key}.mean"] if chosen is not None else np.nan
         mean = table[f"{col.key}.mean"]
         table[f"{col.key}.delta"] = (mean - base) * col.scale if col.kind == "acc" else mean / base
+    _statistics(table, complete, labels, columns, chosen, alpha)
     others = trials[trials["state"] != "COMPLETE"]
     other_labels = labels[others.index]
     table["excluded"] = [int((other_labels == i).sum()) for i in table.index]
@@ -303,6 +398,7 @@ def summarise(
         excluded=_excluded(trials, labels),
         pareto_x=x_key,
         primary=y_key,
+        alpha=alpha,
     )
 
 
@@ -355,4 +451,5 @@ def compare(summaries: list[Summary]) -> Summary:
         excluded=pd.concat(excluded, ignore_index=True) if excluded else pd.DataFrame(),
         pareto_x=x_key,
         primary=y_key,
+        alpha=summaries[0].alpha if summaries else 0.05,
     )

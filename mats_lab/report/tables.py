@@ -1,11 +1,17 @@
 """Render a :class:`~mats_lab.report.summarise.Summary` table as Markdown, CSV, LaTeX
-(booktabs) and HTML.
+(booktabs) and HTML, through pandas' own writers (``DataFrame.to_markdown``,
+``Styler.to_latex``, ``Styler.to_html``, ``DataFrame.to_csv``).
 
 Every text format shows the same cells: ``mean ± std`` over seeds (no ``±`` for one seed), the
-delta against the baseline in parentheses (accuracy in points, ``+1.2``; cost as a ratio,
-``×0.48``), the best value of each column in bold. Accuracy is shown in percent with one
-decimal, costs with three significant digits. The CSV keeps the raw numbers instead: accuracy
-as fractions, ``.std`` the sample std, ``.n`` the seeds, ``.delta`` as above, ``.best`` flags.
+delta of the means against the baseline in parentheses (accuracy in points, ``+1.2``; cost as a
+ratio, ``×0.48``), the best value of each column in bold (the rule of
+:mod:`mats_lab.report.summarise`: only where the paired test supports it), and after every
+accuracy column its verdict against the baseline (``better (p=0.004)``, ``no evidence
+(p=0.37)``, ``n<2``). Accuracy is shown in percent with one decimal, costs with three
+significant digits. The CSV keeps the raw numbers instead: accuracy as fractions, ``.std`` the
+sample std, ``.n`` the seeds, ``.ci_lo``/``.ci_hi`` the interval of the mean, ``.delta`` as
+above, ``.pairs``/``.diff``/``.diff_lo``/``.diff_hi``/``.p``/``.verdict`` the paired
+comparison (difference in the metric's own unit), ``.best`` flags.
 """
 
 from __future__ import annotations
@@ -13,12 +19,26 @@ from __future__ import annotations
 import html
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
+from mats_lab.report.stats import NO_TEST
 from mats_lab.report.summarise import Column, Summary
 
-__all__ = ["Cell", "fmt_number", "grid", "to_csv", "to_html", "to_latex", "to_markdown"]
+__all__ = [
+    "Cell",
+    "fmt_number",
+    "fmt_p",
+    "grid",
+    "html_table",
+    "latex_table",
+    "markdown_table",
+    "to_csv",
+    "to_html",
+    "to_latex",
+    "to_markdown",
+]
 
 
 @dataclass(frozen=True)
@@ -58,6 +78,33 @@ def _delta(value: float, col: Column) -> str:
     return f"(×{value:.2f})"
 
 
+def carries_verdict(col: Column) -> bool:
+    """Accuracy columns carry a verdict against the baseline; costs keep their ratio."""
+    return col.kind == "acc"
+
+
+def verdict_title(col: Column) -> str:
+    return f"vs baseline ({col.title.removesuffix(' (%)')})"
+
+
+def fmt_p(p: float) -> str:
+    """A p-value: two significant digits, ``<0.001`` below that."""
+    if _missing(p) or math.isnan(p):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def verdict_text(row: pd.Series, col: Column) -> str:
+    """``better (p=0.003)``, ``no evidence (p=0.37)``, ``n<2``; empty on the baseline row."""
+    word = row.get(f"{col.key}.verdict")
+    if _missing(word) or word == "baseline":
+        return ""
+    if word == NO_TEST:
+        return NO_TEST
+    p = fmt_p(row[f"{col.key}.p"])
+    return f"{word} (p{p})" if p.startswith("<") else f"{word} (p={p})"
+
+
 def _missing(value: object) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 
@@ -74,7 +121,10 @@ def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
     show_excluded = "excluded" in t.columns and bool((t["excluded"] > 0).any())
     if show_excluded:
         headers.append("not complete")
-    headers += [c.title for c in summary.columns]
+    for col in summary.columns:
+        headers.append(col.title)
+        if carries_verdict(col):
+            headers.append(verdict_title(col))
     rows = []
     for label, row in t.iterrows():
         texts = [_text(row[name] if name in row.index else None) for name in config]
@@ -100,6 +150,8 @@ def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
             delta = "" if bool(row["baseline"]) else _delta(row[f"{col.key}.delta"], col)
             best = str(label) in summary.best.get(col.key, [])
             cells.append(Cell(text, best=best, numeric=True, delta=delta))
+            if carries_verdict(col):
+                cells.append(Cell(verdict_text(row, col)))
         rows.append(cells)
     return headers, rows
 
@@ -108,8 +160,8 @@ def _joined(cell: Cell) -> str:
     return f"{cell.text} {cell.delta}".strip()
 
 
-def to_markdown(summary: Summary) -> str:
-    headers, rows = grid(summary)
+def markdown_table(headers: list[str], rows: list[list[Cell]]) -> str:
+    """A pipe table written by ``DataFrame.to_markdown`` (tabulate); best cells in bold."""
 
     def esc(text: str) -> str:
         return text.replace("|", "\\|")
@@ -119,14 +171,16 @@ def to_markdown(summary: Summary) -> str:
             return esc(f"**{cell.text}** {cell.delta}".strip())
         return esc(_joined(cell))
 
-    lines = ["| " + " | ".join(esc(h) for h in headers) + " |"]
-    lines.append(
-        "|" + "|".join("---:" if c.numeric else "---" for c in (rows[0] if rows else [])) + "|"
+    frame = pd.DataFrame(
+        [[show(c) for c in row] for row in rows], columns=pd.Index([esc(h) for h in headers])
     )
-    if not rows:
-        lines[-1] = "|" + "|".join("---" for _ in headers) + "|"
-    lines += ["| " + " | ".join(show(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    align = ["right" if c.numeric else "left" for c in rows[0]] if rows else None
+    return frame.to_markdown(index=False, disable_numparse=True, colalign=align) + "\n"
+
+
+def to_markdown(summary: Summary) -> str:
+    headers, rows = grid(summary)
+    return markdown_table(headers, rows)
 
 
 _TEX = {
@@ -140,6 +194,8 @@ _TEX = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
     "±": r"$\pm$",
     "×": r"$\times$",
 }
@@ -161,47 +217,76 @@ def _tex_cell(cell: Cell) -> str:
     return text
 
 
-def to_latex(summary: Summary, caption: str = "", label: str = "") -> str:
-    """A ``table`` with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``)."""
-    headers, rows = grid(summary)
+def _styler(headers: list[str], rows: list[list[str]]) -> Any:
+    """A pandas ``Styler`` over ready-made cell strings (no index, fixed ids, no cell ids)."""
+    from pandas.io.formats.style import Styler
+
+    frame = pd.DataFrame(rows, columns=pd.Index(headers))
+    return Styler(frame, uuid="report", cell_ids=False).hide(axis="index")
+
+
+def latex_table(
+    headers: list[str], rows: list[list[Cell]], caption: str = "", label: str = ""
+) -> str:
+    """A ``table`` with a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``), written by
+    ``Styler.to_latex``; text columns left, numbers right."""
     spec = "".join("r" if c.numeric else "l" for c in rows[0]) if rows else "l" * len(headers)
-    lines = [
-        r"\begin{table}[t]",
-        r"  \centering",
-        r"  \small",
-        f"  \\caption{{{tex_escape(caption)}}}" if caption else "",
-        f"  \\label{{{label}}}" if label else "",
-        f"  \\begin{{tabular}}{{{spec}}}",
-        r"    \toprule",
-        "    " + " & ".join(tex_escape(h) for h in headers) + r" \\",
-        r"    \midrule",
-    ]
-    lines += ["    " + " & ".join(_tex_cell(c) for c in row) + r" \\" for row in rows]
-    lines += [r"    \bottomrule", r"  \end{tabular}", r"\end{table}"]
-    return "\n".join(line for line in lines if line) + "\n"
+    styler = _styler(
+        [tex_escape(h) for h in headers], [[_tex_cell(c) for c in row] for row in rows]
+    )
+    text = styler.to_latex(
+        column_format=spec,
+        hrules=True,
+        position="t",
+        position_float="centering",
+        caption=tex_escape(caption) if caption else None,
+        label=label or None,
+    )
+    return text.replace("\\centering\n", "\\centering\n\\small\n", 1)
 
 
-def to_html(summary: Summary) -> str:
-    """A ``<table class="report">`` fragment."""
-    headers, rows = grid(summary)
-    out = ['<table class="report">', "  <thead><tr>"]
-    out += [f"    <th>{html.escape(h)}</th>" for h in headers]
-    out += ["  </tr></thead>", "  <tbody>"]
-    t = summary.table
-    for (_, row), cells in zip(t.iterrows(), rows, strict=True):
-        klass = ' class="baseline"' if bool(row["baseline"]) else ""
-        out.append(f"  <tr{klass}>")
+def html_table(headers: list[str], rows: list[list[Cell]], row_classes: list[str]) -> str:
+    """A ``<table class="report">`` fragment written by ``Styler.to_html``: every cell has the
+    class ``num`` or ``text`` plus its row's class (``baseline``), best cells in ``<strong>``,
+    deltas in ``<span class="delta">``."""
+    texts, classes = [], []
+    for cells, klass in zip(rows, row_classes, strict=True):
+        line, kinds = [], []
         for cell in cells:
             text = html.escape(cell.text)
             if cell.best and cell.text:
                 text = f"<strong>{text}</strong>"
             if cell.delta:
                 text += f' <span class="delta">{html.escape(cell.delta)}</span>'
-            align = ' class="num"' if cell.numeric else ""
-            out.append(f"    <td{align}>{text}</td>")
-        out.append("  </tr>")
-    out += ["  </tbody>", "</table>"]
-    return "\n".join(out) + "\n"
+            line.append(text)
+            kinds.append(" ".join(k for k in ("num" if cell.numeric else "text", klass) if k))
+        texts.append(line)
+        classes.append(kinds)
+    styler = _styler(headers, texts).format_index(escape="html", axis=1)
+    if rows:
+        styler = styler.set_td_classes(pd.DataFrame(classes, columns=pd.Index(headers)))
+    return str(styler.to_html(table_attributes='class="report"'))
+
+
+def to_latex(summary: Summary, caption: str = "", label: str = "") -> str:
+    """The report's table as LaTeX (see :func:`latex_table`)."""
+    headers, rows = grid(summary)
+    return latex_table(headers, rows, caption, label)
+
+
+def to_html(summary: Summary) -> str:
+    """The report's table as HTML (see :func:`html_table`); the baseline row's cells have the
+    class ``baseline``."""
+    headers, rows = grid(summary)
+    marks = ["baseline" if bool(b) else "" for b in summary.table["baseline"]] if rows else []
+    return html_table(headers, rows, marks)
+
+
+#: Per metric in the CSV, after its name: see :mod:`mats_lab.report.summarise`.
+CSV_PARTS = (
+    "mean", "std", "n", "ci_lo", "ci_hi", "delta", "pairs", "diff", "diff_lo", "diff_hi", "p",
+    "verdict", "best",
+)  # fmt: skip
 
 
 def to_csv(summary: Summary) -> str:
@@ -211,14 +296,14 @@ def to_csv(summary: Summary) -> str:
         t[f"{col.key}.best"] = [str(i) in summary.best.get(col.key, []) for i in t.index]
     keep = [c for c in summary.config_columns if c in t.columns] + ["n", "excluded"]
     for col in summary.columns:
-        keep += [f"{col.key}.{part}" for part in ("mean", "std", "n", "delta", "best")]
+        keep += [f"{col.key}.{part}" for part in CSV_PARTS]
     keep += ["baseline", "pareto"]
     frame = t[[c for c in keep if c in t.columns]]
     frame = frame.rename(
         columns={
             f"{c.key}.{p}": f"{c.metric.removeprefix('metrics.') or c.key}.{p}"
             for c in summary.columns
-            for p in ("mean", "std", "n", "delta", "best")
+            for p in CSV_PARTS
         }
     )
     return frame.to_csv(index=True)

@@ -1,0 +1,101 @@
+"""The statistics table of a report: per configuration and accuracy metric, the mean, std and
+confidence interval over seeds, and against the baseline the paired difference by seed, its
+interval, the paired t-test's p-value and the verdict (numbers from
+:mod:`mats_lab.report.summarise`). :func:`frame` gives the raw numbers (for the CSV),
+:func:`grid` the display cells that :mod:`mats_lab.report.tables` writes as Markdown, LaTeX and
+HTML."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from mats_lab.report.summarise import Column, Summary
+from mats_lab.report.tables import Cell, carries_verdict, fmt_number, fmt_p
+
+__all__ = ["frame", "grid", "level_text"]
+
+PARTS = ("n", "mean", "std", "ci_lo", "ci_hi", "pairs", "diff", "diff_lo", "diff_hi", "p")
+
+
+def level_text(alpha: float) -> str:
+    """``95 %`` for alpha 0.05."""
+    return f"{100 * (1 - alpha):g} %"
+
+
+def _columns(summary: Summary) -> list[Column]:
+    return [c for c in summary.columns if carries_verdict(c)]
+
+
+def frame(summary: Summary) -> pd.DataFrame:
+    """One row per configuration and accuracy metric: ``configuration, metric`` then
+    :data:`PARTS` (the metric's own unit: accuracy as a fraction) and ``verdict``."""
+    t = summary.table
+    rows = []
+    for col in _columns(summary):
+        for label, row in t.iterrows():
+            record = {"configuration": str(label), "metric": col.metric.removeprefix("metrics.")}
+            record |= {part: row.get(f"{col.key}.{part}") for part in PARTS}
+            record["verdict"] = row.get(f"{col.key}.verdict")
+            rows.append(record)
+    return pd.DataFrame(rows, columns=["configuration", "metric", *PARTS, "verdict"])
+
+
+def _num(value: float, col: Column, signed: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if col.kind == "acc":
+        return f"{value * col.scale:+.1f}" if signed else f"{value * col.scale:.1f}"
+    text = fmt_number(value)
+    return f"+{text}" if signed and value > 0 else text
+
+
+def _interval(low: float, high: float, col: Column, signed: bool = False) -> str:
+    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high)):
+        return "–"
+    return f"[{_num(low, col, signed)}, {_num(high, col, signed)}]"
+
+
+def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
+    """``(headers, rows)`` of display cells (accuracy in percent, differences in points)."""
+    level = level_text(summary.alpha)
+    headers = [
+        "configuration", "metric", "seeds", "mean ± std", f"{level} CI", "paired seeds",
+        "difference", f"{level} CI of the difference", "p (paired t)", "verdict",
+    ]  # fmt: skip
+    rows = []
+    t = summary.table
+    for col in _columns(summary):
+        for label, row in t.iterrows():
+            get = row.get
+            is_base = get(f"{col.key}.verdict") == "baseline"
+            mean, std = get(f"{col.key}.mean"), get(f"{col.key}.std")
+            spread = "" if std is None or math.isnan(std) else f" ± {_num(std, col)}"
+            name = f"{label} (baseline)" if is_base else str(label)
+            cells = [
+                Cell(name),
+                Cell(col.title),
+                Cell(str(int(get(f"{col.key}.n", 0))), numeric=True),
+                Cell(_num(mean, col) + spread, numeric=True),
+                Cell(
+                    _interval(get(f"{col.key}.ci_lo"), get(f"{col.key}.ci_hi"), col), numeric=True
+                ),
+            ]
+            if is_base:
+                cells += [Cell("", numeric=True)] * 4 + [Cell("baseline")]
+            else:
+                cells += [
+                    Cell(str(int(get(f"{col.key}.pairs", 0))), numeric=True),
+                    Cell(_num(get(f"{col.key}.diff"), col, signed=True), numeric=True),
+                    Cell(
+                        _interval(
+                            get(f"{col.key}.diff_lo"), get(f"{col.key}.diff_hi"), col, signed=True
+                        ),
+                        numeric=True,
+                    ),
+                    Cell(fmt_p(get(f"{col.key}.p")), numeric=True),
+                    Cell(str(get(f"{col.key}.verdict", ""))),
+                ]
+            rows.append(cells)
+    return headers, rows

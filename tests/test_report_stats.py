@@ -1,0 +1,258 @@
+"""The report's statistics on constructed results with known answers: the t interval of a mean
+over seeds, the difference paired by seed with its interval and paired t-test, the verdicts,
+the "best" rule, a 2-factor study compared row by row with its baseline, and a one-seed study
+that ranks nothing.
+
+Known answers come from tables and closed forms, not from scipy: the t quantiles
+t(0.975, 2) = 4.302653, t(0.95, 2) = 2.919986, t(0.975, 3) = 3.182446; the two-sided p-value
+of Student's t with 2 degrees of freedom is ``1 - t / sqrt(2 + t^2)``, with 3 degrees of freedom
+``1 - (2/pi) (x / (1 + x^2) + atan(x))`` with ``x = t / sqrt(3)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from mats_lab.cli.main import app
+from mats_lab.report import index, stats_table, tables
+from mats_lab.report.stats import Paired, by_seed, paired, seed_interval, verdict
+from mats_lab.report.summarise import summarise
+
+T975_2, T95_2, T975_3 = 4.302653, 2.919986, 3.182446
+
+
+def p_df2(t: float) -> float:
+    return 1 - abs(t) / math.sqrt(2 + t * t)
+
+
+def p_df3(t: float) -> float:
+    x = abs(t) / math.sqrt(3)
+    return 1 - 2 / math.pi * (x / (1 + x * x) + math.atan(x))
+
+
+# -- one configuration: mean, std, interval --------------------------------------------------
+
+
+def test_interval_of_the_mean_over_seeds():
+    ci = seed_interval(np.array([1.0, 2.0, 3.0]))
+    assert (ci.mean, ci.std, ci.n) == (2.0, 1.0, 3)
+    half = T975_2 / math.sqrt(3)  # t(0.975, 2) * std / sqrt(n)
+    assert ci.low == pytest.approx(2 - half, abs=1e-5) and ci.high == pytest.approx(
+        2 + half, abs=1e-5
+    )
+    ci90 = seed_interval(np.array([1.0, 2.0, 3.0]), alpha=0.10)
+    assert ci90.high - ci90.mean == pytest.approx(T95_2 / math.sqrt(3), abs=1e-5)
+
+
+def test_interval_needs_two_seeds_and_ignores_missing_values():
+    one = seed_interval(np.array([0.7, np.nan]))
+    assert one.n == 1 and one.mean == 0.7
+    assert math.isnan(one.std) and math.isnan(one.low) and math.isnan(one.high)
+    assert seed_interval(np.array([])).n == 0
+    same = seed_interval(np.array([5.0, 5.0]))  # a counted cost: no spread, the point itself
+    assert (same.std, same.low, same.high) == (0.0, 5.0, 5.0)
+
+
+# -- against the baseline: paired by seed ----------------------------------------------------
+
+BASE = pd.Series([0.50, 0.52, 0.54, 0.56], index=[0, 1, 2, 3])
+
+
+def test_paired_difference_interval_and_test():
+    # seed 4 has no baseline partner: left out; differences 0.10, 0.12, 0.08, 0.10
+    config = pd.Series([0.60, 0.64, 0.62, 0.66, 0.99], index=[0, 1, 2, 3, 4])
+    result = paired(config, BASE)
+    assert result.pairs == 4 and result.diff == pytest.approx(0.10)
+    se = math.sqrt(0.0008 / 3) / 2  # sample std of the differences / sqrt(4)
+    assert result.low == pytest.approx(0.10 - T975_3 * se, abs=1e-6)
+    assert result.high == pytest.approx(0.10 + T975_3 * se, abs=1e-6)
+    assert result.p == pytest.approx(p_df3(0.10 / se), rel=1e-4)  # t = 12.25, p = 0.0012
+    assert verdict(result, maximize=True) == "better"
+    assert verdict(result, maximize=False) == "worse"  # a cost that went up
+    assert verdict(result, maximize=True, alpha=0.001) == "no evidence"  # p = 0.0012
+
+
+def test_a_seed_run_twice_counts_once_with_its_mean():
+    values = pd.Series([0.60, 0.63, 0.65, 0.62])
+    seeds = pd.Series([0, 1, 1, 2], dtype="Int64")
+    assert by_seed(values, seeds).to_dict() == pytest.approx({0: 0.60, 1: 0.64, 2: 0.62})
+    with_missing = by_seed(pd.Series([0.1, 0.2]), pd.Series([0, None], dtype="Int64"))
+    assert with_missing.to_dict() == {0: 0.1}  # a trial without a seed cannot pair
+
+
+def test_fewer_than_two_pairs_is_no_test():
+    one = paired(pd.Series([0.9, 0.8], index=[0, 7]), BASE)  # only seed 0 is shared
+    assert one.pairs == 1 and one.diff == pytest.approx(0.4) and math.isnan(one.p)
+    assert verdict(one, maximize=True) == "n<2"
+    none = paired(pd.Series([0.9], index=[9]), BASE)
+    assert none.pairs == 0 and verdict(none, maximize=True) == "n<2"
+
+
+def test_a_difference_without_spread_is_exact():
+    cheaper = paired(pd.Series([6.0, 6.0], index=[0, 1]), pd.Series([10.0, 10.0], index=[0, 1]))
+    assert (cheaper.diff, cheaper.low, cheaper.high, cheaper.p) == (-4.0, -4.0, -4.0, 0.0)
+    assert verdict(cheaper, maximize=False) == "better"
+    equal = paired(pd.Series([6.0, 6.0], index=[0, 1]), pd.Series([6.0, 6.0], index=[0, 1]))
+    assert equal.p == 1.0 and verdict(equal, maximize=False) == "no evidence"
+    assert verdict(Paired(3, 0.0, -1.0, 1.0, 0.01), maximize=True) == "no evidence"
+
+
+# -- a 2-factor study: recipe x keep ratio, every row against the baseline ---------------------
+
+
+def tidy(rows: list[tuple[str, float, int, float]]) -> pd.DataFrame:
+    """A trial frame as :mod:`mats_lab.report.collect` gives it, from ``(recipe, keep_ratio,
+    seed, top-1)``; fine-tuning GMACs 10 * keep_ratio."""
+    records = []
+    for number, (recipe, keep, seed, top1) in enumerate(rows):
+        records.append(
+            {
+                "study": "2f", "trial": number, "state": "COMPLETE", "seed": seed,
+                "point_key": f"{recipe}-{keep}-{seed}", "sweep": "s", "failure": "", "error": "",
+                "run_id": "", "source": "optuna", "params.recipe": recipe,
+                "params.keep_ratio": keep, "metrics.test/acc/top1": top1,
+                "metrics.test_gmacs": 10.0 * keep,
+            }
+        )  # fmt: skip
+    frame = pd.DataFrame(records)
+    frame["seed"] = frame["seed"].astype("Int64")
+    return frame
+
+
+TOP1 = {
+    ("videomae", 1.0): [0.50, 0.52, 0.54],
+    ("videomae", 0.5): [0.41, 0.42, 0.44],  # -0.09, -0.10, -0.10
+    ("mats", 1.0): [0.60, 0.64, 0.62],  # +0.10, +0.12, +0.08
+    ("mats", 0.5): [0.53, 0.51, 0.58],  # +0.03, -0.01, +0.04
+}
+
+
+def two_factor(top1=TOP1, seeds=(0, 1, 2), **kwargs):
+    rows = [
+        (recipe, keep, seed, value)
+        for (recipe, keep), values in top1.items()
+        for seed, value in zip(seeds, values, strict=False)
+    ]
+    return summarise(tidy(rows), ["recipe", "keep_ratio"], stage_names=["finetune"], **kwargs)
+
+
+def test_two_factor_study_every_row_against_the_one_baseline():
+    s = two_factor()
+    base = "recipe=videomae, keep_ratio=1.0"
+    assert s.baseline == base and s.table["baseline"].sum() == 1
+    t = s.table
+    row = t.loc["recipe=mats, keep_ratio=1.0"]
+    se = 0.02 / math.sqrt(3)  # differences 0.10, 0.12, 0.08: std 0.02
+    assert row["top1.pairs"] == 3 and row["top1.diff"] == pytest.approx(0.10)
+    assert row["top1.diff_lo"] == pytest.approx(0.10 - T975_2 * se, abs=1e-6)
+    assert row["top1.p"] == pytest.approx(p_df2(0.10 / se), rel=1e-4)  # 0.013
+    assert row["top1.ci_lo"] == pytest.approx(0.62 - T975_2 * 0.02 / math.sqrt(3), abs=1e-6)
+    mixed = t.loc["recipe=mats, keep_ratio=0.5"]
+    assert mixed["top1.diff"] == pytest.approx(0.02)
+    assert mixed["top1.p"] == pytest.approx(p_df2(0.02 / (math.sqrt(0.0007) / math.sqrt(3))))
+    assert t["top1.verdict"].to_dict() == {
+        base: "baseline",
+        "recipe=videomae, keep_ratio=0.5": "worse",
+        "recipe=mats, keep_ratio=1.0": "better",
+        "recipe=mats, keep_ratio=0.5": "no evidence",
+    }
+    assert s.best["top1"] == ["recipe=mats, keep_ratio=1.0"]
+    # a stricter level: p = 0.013 is no longer enough, and nothing is bold
+    strict = two_factor(alpha=0.01)
+    assert strict.table.loc["recipe=mats, keep_ratio=1.0", "top1.verdict"] == "no evidence"
+    assert "top1" not in strict.best and strict.alpha == 0.01
+
+
+def test_best_goes_to_the_best_mean_among_the_better_rows_only():
+    better_twice = dict(TOP1)
+    better_twice[("mats", 0.5)] = [0.70, 0.90, 0.60]  # higher mean, but too noisy to be better
+    better_twice[("videomae", 0.5)] = [0.55, 0.58, 0.59]  # +0.05, +0.06, +0.05: better
+    s = two_factor(better_twice)
+    verdicts = s.table["top1.verdict"]
+    assert verdicts["recipe=mats, keep_ratio=0.5"] == "no evidence"
+    assert verdicts["recipe=videomae, keep_ratio=0.5"] == "better"
+    assert s.best["top1"] == ["recipe=mats, keep_ratio=1.0"]  # 0.62 beats 0.573
+
+
+def test_the_baseline_is_best_when_every_other_row_is_worse():
+    worse = {
+        ("videomae", 1.0): [0.50, 0.52, 0.54],
+        ("mats", 0.5): [0.41, 0.42, 0.44],
+        ("mats", 0.3): [0.30, 0.33, 0.31],
+    }
+    s = two_factor(worse)
+    assert set(s.table["top1.verdict"]) == {"baseline", "worse"}
+    assert s.best["top1"] == ["recipe=videomae, keep_ratio=1.0"]
+    # the cheaper rows cost less in every pair: exact differences, the cheapest is best
+    assert s.best["finetune_gmacs"] == ["recipe=mats, keep_ratio=0.3"]
+
+
+def test_one_seed_per_configuration_ranks_nothing():
+    s = two_factor(seeds=(0,))
+    assert s.ranks_nothing() and len(s.few_seeds()) == 4
+    assert s.best == {}
+    assert set(s.table["top1.verdict"]) == {"baseline", "n<2"}
+    markdown = tables.to_markdown(s)
+    assert "**" not in markdown and "n<2" in markdown
+    assert "ranks nothing" in index.seed_notes(s)[0]
+    assert "ranks nothing" in index._legend(s)
+    assert "nothing is ranked" in index.table_caption(s)
+    assert r"\textbf" not in tables.to_latex(s)
+
+
+def test_a_single_seeded_baseline_leaves_every_row_untested():
+    top1 = dict(TOP1)
+    rows = [
+        (recipe, keep, seed, value)
+        for (recipe, keep), values in top1.items()
+        for seed, value in enumerate(values[:1] if recipe == "videomae" and keep == 1.0 else values)
+    ]
+    s = summarise(tidy(rows), ["recipe", "keep_ratio"], stage_names=["finetune"])
+    assert not s.ranks_nothing() and s.few_seeds() == ["recipe=videomae, keep_ratio=1.0"]
+    assert set(s.table["top1.verdict"]) == {"baseline", "n<2"} and "top1" not in s.best
+    assert "the baseline among them" in index.seed_notes(s)[0]
+
+
+def test_alpha_outside_zero_and_one_is_refused():
+    with pytest.raises(ValueError, match="alpha 1.5 must lie between 0 and 1"):
+        two_factor(alpha=1.5)
+
+
+# -- the statistics table ----------------------------------------------------------------------
+
+
+def test_statistics_table_numbers_and_cells():
+    s = two_factor()
+    raw = stats_table.frame(s).set_index("configuration")
+    assert list(raw["metric"].unique()) == ["test/acc/top1"]  # verdicts: accuracy only
+    assert raw.loc["recipe=mats, keep_ratio=1.0", "diff"] == pytest.approx(0.10)
+    assert raw.loc["recipe=mats, keep_ratio=1.0", "verdict"] == "better"
+    headers, rows = stats_table.grid(s)
+    assert headers[4] == "95 % CI" and headers[-1] == "verdict"
+    cells = {r[0].text: [c.text for c in r] for r in rows}
+    mats = cells["recipe=mats, keep_ratio=1.0"]
+    assert mats[2:5] == ["3", "62.0 ± 2.0", "[57.0, 67.0]"]
+    assert mats[5:] == ["3", "+10.0", "[+5.0, +15.0]", "0.013", "better"]
+    assert cells["recipe=videomae, keep_ratio=1.0 (baseline)"][-1] == "baseline"
+    markdown = tables.markdown_table(headers, rows)
+    assert "| recipe=mats, keep_ratio=1.0" in markdown and "[+5.0, +15.0]" in markdown
+
+
+# -- the command line --------------------------------------------------------------------------
+
+
+def test_cli_passes_alpha_and_refuses_a_bad_one(monkeypatch):
+    import mats_lab.report.build as build
+
+    seen = []
+    monkeypatch.setattr(build, "run_report", lambda arguments, options, echo: seen.append(options))
+    result = CliRunner().invoke(app, ["report", "some-study", "--alpha", "0.01"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].alpha == 0.01 and "--alpha 0.01" in seen[0].command
+    bad = CliRunner().invoke(app, ["report", "some-study", "--alpha", "1.5"])
+    assert bad.exit_code != 0 and "--alpha 1.5" in bad.output
