@@ -300,6 +300,7 @@ class OpenCVReader(VideoReader):
         capture = self._open()
         self.opencv_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self._times = self.info.times() if self.info.ts_source == "pts" else None
+        self._start = 0.0
         capture.release()
 
     def _open(self) -> cv2.VideoCapture:
@@ -311,10 +312,15 @@ class OpenCVReader(VideoReader):
         return capture
 
     def _check_time(self, pos: int, seconds: float) -> None:
-        """OpenCV's time of frame ``pos`` must be the timeline's (``pts``-timed streams;
-        OpenCV times frames from their best-effort timestamps, relative to the start)."""
+        """OpenCV's time of frame ``pos``, relative to its frame 0, must be the timeline's
+        (``pts``-timed streams; OpenCV times frames from their best-effort timestamps)."""
         if self._times is None:
             return
+        if pos == 0:
+            self._start = seconds  # OpenCV's origin can differ from frame 0's time
+        elif seconds < self._start:
+            return  # a frame flushed out at the end has no timestamp: its position is checked
+        seconds -= self._start
         frame_time = 1.0 / self.fps if self.fps > 0 else 1e-2
         if abs(seconds - self._times[pos]) > frame_time / 4:
             raise VideoDecodeError(
