@@ -6,11 +6,13 @@ MMEngine config (every ``ann_file`` of its train / val / test dataloaders, with 
 
 * the stream is probed (:func:`mats_lab.data.probe.probe_video`): missing, empty, not a video
   (``unreadable``), no frames (``zero-frame``), cut short (``truncated``: decoding breaks
-  off, an MP4 without its index, or fewer frames decode than the container states), a
+  off, an MP4 without its index, or fewer frames decode, or for a shorter time, than the
+  container states), a
   decoder that skips or repeats a frame (``frame-identity``);
 * ``too-short``: fewer frames than the clip needs (``min_frames``);
 * each backend opens it and returns its first and last frame (with ``full``, PyAV decodes and
-  checks every frame); the backends that do are listed. A video PyAV (what ``backend='auto'``
+  checks every frame: only that finds a frame the decoder drops inside a GOP between the
+  two); the backends that do are listed. A video PyAV (what ``backend='auto'``
   trains with) cannot read is bad;
 * ``odd-frame-rate`` is a warning, not a fault: no frame rate, outside 5-120 fps, or frame
   times that vary by more than 10 % (variable frame rate).
@@ -53,6 +55,9 @@ FPS_RANGE = (5.0, 120.0)
 # More frames missing than this (container count minus decoded count) is a truncated stream;
 # a few can be legitimately absent (MP4 edit lists drop the frames before their start).
 TRUNCATION_SLACK = 2
+# Likewise for time: the container's stated duration may exceed the frames' by this fraction
+# (an audio track that runs on, rounding) before the stream counts as truncated.
+TRUNCATION_TIME = 0.25
 
 
 @dataclass(frozen=True)
@@ -218,6 +223,15 @@ def check_video(
                 "truncated",
                 f"{entry.path}: the container states {info.container_frames} frames but "
                 f"only {info.num_frames} decode",
+            )
+        )
+    decoded_s = info.duration_s()
+    if decoded_s > 0 and info.container_duration_s > decoded_s * (1 + TRUNCATION_TIME):
+        result.problems.append(
+            (
+                "truncated",
+                f"{entry.path}: the container states {info.container_duration_s:.2f} s but "
+                f"the frames that decode last {decoded_s:.2f} s",
             )
         )
     if info.num_frames < entry.min_frames:

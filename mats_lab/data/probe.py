@@ -78,6 +78,7 @@ class StreamInfo:
             identifies it (see the module docstring).
         keyframes: indices of the keyframes (sorted; the seek points).
         codec: the decoder's name (``"h264"``, ``"mpeg4"``, ...).
+        container_duration_s: the duration the container states, in seconds (0.0 = none).
     """
 
     path: str
@@ -92,6 +93,7 @@ class StreamInfo:
     ts_source: str = "pts"
     keyframes: tuple[int, ...] = (0,)
     codec: str = ""
+    container_duration_s: float = 0.0
 
     def times(self) -> np.ndarray | None:
         """Presentation times in seconds relative to frame 0, ``(num_frames,)`` float64."""
@@ -130,9 +132,27 @@ def frame_timestamp(frame: Any, info: StreamInfo) -> int | None:
     return None
 
 
-def _open_error_kind(err: Exception) -> str:
-    """An MP4 whose index (moov) is missing was cut short before it was finished."""
-    return "truncated" if "moov atom not found" in str(err) else "unreadable"
+def _open_error_kind(path: str, err: Exception) -> str:
+    """``"truncated"`` for an MP4 / MOV cut short (its top-level boxes run past the end of
+    the file, or its index, ``moov``, is missing), else ``"unreadable"``."""
+    if "moov atom not found" in str(err):
+        return "truncated"
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        if handle.read(12)[4:8] != b"ftyp":
+            return "unreadable"
+        offset, boxes = 0, set()
+        while offset + 8 <= size:
+            handle.seek(offset)
+            header = handle.read(16)
+            length, kind = int.from_bytes(header[:4], "big"), header[4:8]
+            if length == 1 and len(header) == 16:
+                length = int.from_bytes(header[8:16], "big")
+            if length < 8:
+                break
+            boxes.add(kind)
+            offset += length
+    return "truncated" if offset > size or b"moov" not in boxes else "unreadable"
 
 
 def check_file(path: str) -> None:
@@ -285,15 +305,24 @@ def probe_video(path: str | os.PathLike[str]) -> StreamInfo:
             time_base = stream.time_base or Fraction(1, 1)
             height, width = stream.codec_context.height, stream.codec_context.width
             codec = stream.codec_context.name
+            stated = container.duration  # microseconds, or None
+            container_duration_s = float(stated) / 1e6 if stated and stated > 0 else 0.0
             stored_pts = not set(container.format.name.split(",")) & _NO_STORED_PTS
-            packets = [
-                (p.pts, bool(p.is_keyframe))
-                for p in container.demux(stream)
-                if p.size > 0 and not p.is_discard
-            ]
+            packets: list[tuple[int | None, bool]] = []
+            try:
+                for p in container.demux(stream):
+                    if p.size > 0 and not p.is_discard:
+                        packets.append((p.pts, bool(p.is_keyframe)))
+            except av.FFmpegError as err:
+                if not packets:
+                    raise
+                raise VideoDecodeError(
+                    f"{path}: the stream breaks off after {len(packets)} packets ({err})",
+                    "truncated",
+                ) from err
     except av.FFmpegError as err:
         raise VideoDecodeError(
-            f"{path}: cannot read the file as a video ({err})", _open_error_kind(err)
+            f"{path}: cannot read the file as a video ({err})", _open_error_kind(path, err)
         ) from err
 
     in_order = _strictly_increasing([int(p) for p, _ in packets if p is not None])
@@ -327,6 +356,7 @@ def probe_video(path: str | os.PathLike[str]) -> StreamInfo:
         ts_source=timeline.source,
         keyframes=timeline.keyframes,
         codec=codec,
+        container_duration_s=container_duration_s,
     )
 
 
