@@ -121,10 +121,10 @@ def build_store(root: Path, trials: int = 1000, seed: int = 0) -> Path:
     from optuna.trial import TrialState, create_trial
 
     from mats_lab.lab.records import trial_record
-    from mats_lab.lab.spec import load_study
     from mats_lab.lab.study import open_storage, open_study
-    from mats_lab.lab.sweep import default_storage, default_tracking, study_paths
     from mats_lab.lab.tracking import STUDY_TAG, SWEEP_TAG
+    from mats_lab.protocol.layout import default_storage, default_tracking
+    from mats_lab.protocol.spec import load_study, study_paths
 
     data = study_data()
     path = root / "studies" / f"{NAME}.yaml"

@@ -96,7 +96,7 @@ def build_data(config: Path) -> None:
     """Build the config's dataset (all splits) before any clock starts."""
     code = (
         "import sys; from mmengine.registry import init_default_scope; import mats_lab.mm; "
-        "from mmaction.registry import DATASETS; from mats_lab.mm.configs import load_config; "
+        "from mmaction.registry import DATASETS; from mats_lab.trial.configs import load_config; "
         "init_default_scope('mmaction'); cfg = load_config(sys.argv[1], {}); "
         "DATASETS.build(cfg.train_dataloader.dataset)"
     )

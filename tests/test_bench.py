@@ -22,13 +22,13 @@ MICRO = dict(model="tiny", frames=4, size=32, batch=2, warmup=1, repeats=2, memo
 
 @pytest.fixture(scope="module")
 def result(mm):
-    from mats_lab.mm.bench import BenchSpec, run_bench
+    from mats_lab.trial.bench import BenchSpec, run_bench
 
     return run_bench(BenchSpec(**MICRO), memory=False)
 
 
 def test_figures_cover_the_four_workloads_with_counted_macs(result):
-    from mats_lab.mm.bench import WORKLOADS
+    from mats_lab.trial.bench import WORKLOADS
 
     assert set(result.workloads) == set(WORKLOADS)
     for fig in result.workloads.values():
@@ -71,7 +71,7 @@ def test_selection_share_and_json_document(result):
 
 
 def test_format_result_prints_every_workload(result):
-    from mats_lab.mm.bench import format_result
+    from mats_lab.trial.bench import format_result
 
     text = format_result(result)
     for name in result.workloads:
@@ -80,9 +80,9 @@ def test_format_result_prints_every_workload(result):
 
 
 def test_saved_activations_by_part(mm):
-    from mats_lab.mm.bench import BenchSpec
-    from mats_lab.mm.bench.memory import saved_activations
-    from mats_lab.mm.bench.workloads import build_workload
+    from mats_lab.trial.bench import BenchSpec
+    from mats_lab.trial.bench.memory import saved_activations
+    from mats_lab.trial.bench.workloads import build_workload
 
     spec = BenchSpec(**MICRO).resolved()
     mats = saved_activations(build_workload(spec, "mats_pretrain"))
@@ -94,8 +94,8 @@ def test_saved_activations_by_part(mm):
 
 
 def test_child_measure_peak_is_state_plus_rise(mm):
-    from mats_lab.mm.bench import BenchSpec
-    from mats_lab.mm.bench.memory import child_measure
+    from mats_lab.trial.bench import BenchSpec
+    from mats_lab.trial.bench.memory import child_measure
 
     figures = child_measure(BenchSpec(**MICRO).resolved(), "mats_finetune")
     assert figures["state"] > 0 and figures["activation_peak"] >= 0
@@ -103,8 +103,8 @@ def test_child_measure_peak_is_state_plus_rise(mm):
 
 
 def test_memory_is_measured_in_a_fresh_process(mm):
-    from mats_lab.mm.bench import BenchSpec
-    from mats_lab.mm.bench.memory import measure_peak_memory
+    from mats_lab.trial.bench import BenchSpec
+    from mats_lab.trial.bench.memory import measure_peak_memory
 
     figures = measure_peak_memory(BenchSpec(**MICRO).resolved(), "mats_pretrain")
     assert figures["peak"] >= figures["state"] > 0
@@ -112,7 +112,7 @@ def test_memory_is_measured_in_a_fresh_process(mm):
 
 
 def test_spec_rejects_unknown_model_and_device():
-    from mats_lab.mm.bench.spec import BenchSpec
+    from mats_lab.trial.bench.spec import BenchSpec
 
     with pytest.raises(ValueError, match="model must be one of"):
         BenchSpec(model="huge")
@@ -124,9 +124,9 @@ def test_spec_rejects_unknown_model_and_device():
 
 
 def test_selection_probe_times_the_span_inside_each_forward(mm):
-    from mats_lab.mm.bench import BenchSpec
-    from mats_lab.mm.bench.selection import SelectionProbe
-    from mats_lab.mm.bench.workloads import build_workload
+    from mats_lab.trial.bench import BenchSpec
+    from mats_lab.trial.bench.selection import SelectionProbe
+    from mats_lab.trial.bench.workloads import build_workload
 
     spec = BenchSpec(**MICRO).resolved()
     with pytest.raises(ValueError, match="keeps every token"):
@@ -167,7 +167,7 @@ def test_cli_bench_rejects_a_bad_model():
 
 
 def test_count_train_macs_counts_backward(mm):
-    from mats_lab.mm.flops import count_macs, count_train_macs
+    from mats_lab.trial.flops import count_macs, count_train_macs
 
     layer = torch.nn.Linear(8, 4)
     x = torch.randn(3, 8)
@@ -178,7 +178,7 @@ def test_count_train_macs_counts_backward(mm):
 
 
 def test_one_pair_leaves_the_other_ratios_empty(mm):
-    from mats_lab.mm.bench import BenchSpec, run_bench
+    from mats_lab.trial.bench import BenchSpec, run_bench
 
     spec = BenchSpec(**dict(MICRO, repeats=1, warmup=0), pairs=("pretrain",))
     result = run_bench(spec, memory=False)

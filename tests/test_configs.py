@@ -32,7 +32,7 @@ def test_there_are_configs_in_mmaction_grammar():
 def test_config_loads_and_builds_its_model(mm, path):
     from mmaction.registry import MODELS
 
-    from mats_lab.mm.configs import load_config
+    from mats_lab.trial.configs import load_config
 
     cfg = load_config(path)
     assert "mats_lab.mm" in cfg.custom_imports["imports"]
@@ -48,7 +48,7 @@ def test_config_loads_and_builds_its_model(mm, path):
 
 
 def test_unknown_override_key_raises_naming_it(mm):
-    from mats_lab.mm.configs import UnknownConfigKey, load_config
+    from mats_lab.trial.configs import UnknownConfigKey, load_config
 
     path = REPO / "mm_configs" / "mats_vit-base-p16_finetune_16x4x1_kinetics-400.py"
     with pytest.raises(UnknownConfigKey, match="modle.backbone"):
@@ -104,7 +104,7 @@ TINY_FINETUNE = sorted(p for p in CONFIGS if "tiny" in p.name and "finetune" in 
 @pytest.mark.parametrize("path", TINY_FINETUNE, ids=lambda p: p.name)
 def test_tiny_finetuning_flips_in_training_only_with_the_synth_label_maps(mm, path):
     from mats_lab.data.synth import FLIP_LABEL_MAPS, PRESETS
-    from mats_lab.mm.configs import load_config
+    from mats_lab.trial.configs import load_config
 
     cfg = load_config(path)
     flips = [s for s in cfg.train_dataloader.dataset.pipeline if s["type"] == "MotionFlip"]
@@ -119,7 +119,7 @@ def test_tiny_finetuning_flips_in_training_only_with_the_synth_label_maps(mm, pa
 
 def test_static_control_config_reads_the_static_dataset_everywhere(mm):
     from mats_lab.data.synth import static_root
-    from mats_lab.mm.configs import load_config
+    from mats_lab.trial.configs import load_config
 
     base = load_config(REPO / "mm_configs" / "videomae_vit-tiny-p8_finetune_8x4x1_motion-synth.py")
     static = load_config(

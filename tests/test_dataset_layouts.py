@@ -122,7 +122,7 @@ def fetch(cfg, loader: str) -> tuple[dict, object]:
 def test_configs_read_the_mmaction2_video_layout_at_their_default_paths(
     mm, data_home: Path, monkeypatch: pytest.MonkeyPatch, dataset: str, loader: str
 ) -> None:
-    from mats_lab.mm.configs import load_config
+    from mats_lab.trial.configs import load_config
 
     config, _, clips, _ = VIDEO_LAYOUTS[dataset]
     monkeypatch.chdir(data_home)  # the configs' paths are relative: data/<dataset>/...
@@ -135,7 +135,7 @@ def test_configs_read_the_mmaction2_video_layout_at_their_default_paths(
 def test_sthv2_test_pipeline_gives_two_clips_by_three_crops(
     mm, data_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mats_lab.mm.configs import load_config
+    from mats_lab.trial.configs import load_config
 
     monkeypatch.chdir(data_home)
     cfg = load_config(CONFIGS / VIDEO_LAYOUTS["sthv2"][0])
@@ -146,7 +146,7 @@ def test_sthv2_test_pipeline_gives_two_clips_by_three_crops(
 def test_roots_elsewhere_via_the_expanded_keys(mm, data_home: Path) -> None:
     """A dataset outside the working directory: override the expanded dataloader keys
     (what ``--cfg-options`` takes); ``data_root`` variables are resolved at parse time."""
-    from mats_lab.mm.configs import load_config
+    from mats_lab.trial.configs import load_config
 
     base = data_home / "data" / "kinetics400"
     cfg = load_config(
@@ -290,7 +290,7 @@ def write_rawframe_layout(root: Path, dataset: str) -> Path:
 def test_rawframe_recipe_reads_the_mmaction2_frame_layout(
     mm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dataset: str, loader: str
 ) -> None:
-    from mats_lab.mm.configs import load_config
+    from mats_lab.trial.configs import load_config
 
     config = write_rawframe_layout(tmp_path, dataset)
     monkeypatch.chdir(tmp_path)

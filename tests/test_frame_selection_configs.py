@@ -19,7 +19,7 @@ def test_variant_runs_from_file_to_loss(mm, tmp_path, name):
     from mmaction.registry import DATASETS, MODELS
     from mmengine.dataset import pseudo_collate
 
-    from mats_lab.mm.configs import load_config
+    from mats_lab.trial.configs import load_config
 
     root = tmp_path / "data"
     options = {}

@@ -142,7 +142,7 @@ def test_mv_config_trains_one_step_on_generated_clips(mm, tmp_path: Path) -> Non
     from mmengine.optim import OptimWrapper
     from mmengine.runner import Runner
 
-    from mats_lab.mm.configs import load_config
+    from mats_lab.trial.configs import load_config
 
     ann = _tiny_dataset(tmp_path)
     cfg = load_config(MV_CONFIG)

@@ -19,8 +19,8 @@ import yaml
 from typer.testing import CliRunner
 
 from mats_lab.cli.main import app
-from mats_lab.lab.spec import load_study
 from mats_lab.lab.sweep import Sweep, SweepOptions
+from mats_lab.protocol.spec import load_study
 from mats_lab.report.collect import TRIAL_COLUMNS, collect
 from mats_lab.report.sources import resolve
 from mats_lab.report.summarise import summarise

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mats_lab.cli.main import app
-from mats_lab.report.token_picture import kept_mask, picture_size, render_token_picture
+from mats_lab.trial.token_picture import kept_mask, picture_size, render_token_picture
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "mm_configs" / "mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
@@ -137,8 +137,8 @@ def test_window_restricts_the_sampler(clip: Path, tmp_path: Path) -> None:
 def test_centre_crop_box_maps_back_to_source_pixels(mm: object, clip: Path) -> None:
     """ViT-B test pipeline (5 clips x ThreeCrop) forced to one centre view: the box is where
     the frames came from, checked on the square's position."""
-    from mats_lab.mm.configs import load_config
-    from mats_lab.mm.token_view import decode_clip, single_view_pipeline
+    from mats_lab.trial.configs import load_config
+    from mats_lab.trial.token_view import decode_clip, single_view_pipeline
 
     cfg = load_config(VIT_B)
     steps = single_view_pipeline(cfg.test_dataloader.dataset.pipeline)
@@ -193,7 +193,7 @@ def test_checkpoint_weights_are_used(mm: object, clip: Path, tmp_path: Path) -> 
     import torch
     from mmaction.registry import MODELS
 
-    from mats_lab.mm.configs import load_config
+    from mats_lab.trial.configs import load_config
 
     torch.manual_seed(0)
     model = MODELS.build(load_config(TINY).model)
@@ -252,7 +252,7 @@ def test_picture_marks_dropped_tokens_and_frames(tmp_path: Path) -> None:
     with Image.open(tmp_path / "p.png") as img:
         pixels = np.asarray(img.convert("RGB"))
     assert pixels.shape == (size[1], size[0], 3)
-    from mats_lab.report.token_picture import DIM, GAP, TITLE_PX
+    from mats_lab.trial.token_picture import DIM, GAP, TITLE_PX
 
     side = 16 * 10  # 16-px frames are enlarged 10x (MIN_PANEL_PX 160)
     half = side // 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mats_lab.lab.spec import StudyError, load_study, parse_duration
+from mats_lab.protocol.spec import StudyError, load_study, parse_duration
 
 FT = "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
 BASE = f"""name: s

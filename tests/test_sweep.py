@@ -18,8 +18,8 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from mats_lab.lab.spec import load_study
 from mats_lab.lab.sweep import Sweep, SweepOptions
+from mats_lab.protocol.spec import load_study
 
 FAKE = [sys.executable, "-m", "mats_lab.lab.fake_stage"]
 FT = "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"

@@ -47,8 +47,8 @@ def test_workers_queueing_at_once_queue_each_point_once(tmp_path, postgres_url):
     """Three workers (own engines, as on other machines) queue the grid at the same moment:
     the advisory lock in enqueue_missing lets one queue it and the others find it queued."""
     from mats_lab.lab.space import grid_points
-    from mats_lab.lab.spec import load_study
     from mats_lab.lab.study import enqueue_missing, open_storage, open_study
+    from mats_lab.protocol.spec import load_study
 
     path = tmp_path / "study.yaml"
     path.write_text(study_text().replace(NAME, "queue-race"))

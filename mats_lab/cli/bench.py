@@ -32,7 +32,7 @@ def bench(
 ) -> None:
     """Time, MACs and peak memory of VideoMAE vs MATS pre-training and full vs MATS
     fine-tuning (interleaved, medians, ratios), scoring + selection share, pipeline clips/s."""
-    from mats_lab.mm.bench import BenchSpec, format_result, run_bench
+    from mats_lab.trial.bench import BenchSpec, format_result, run_bench
 
     try:
         spec = BenchSpec(

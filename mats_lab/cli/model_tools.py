@@ -18,8 +18,8 @@ def flops(
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """Multiply-accumulates per clip (train-mode forward, one test view) and parameters."""
-    from mats_lab.mm.configs import load_config
-    from mats_lab.mm.flops import config_cost
+    from mats_lab.trial.configs import load_config
+    from mats_lab.trial.flops import config_cost
 
     try:
         cfg = load_config(config, parse_cfg_options(cfg_options))

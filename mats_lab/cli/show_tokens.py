@@ -48,7 +48,7 @@ def show_tokens(
     options = parse_cfg_options(cfg_options)
 
     from mats_lab.data.decode import VideoDecodeError
-    from mats_lab.mm.token_view import compute_token_view, render_token_view
+    from mats_lab.trial.token_view import compute_token_view, render_token_view
 
     try:
         view = compute_token_view(config, video, keep_ratio, checkpoint, options, (start, end))

@@ -12,7 +12,7 @@ from mats_lab.cli.common import fail, parse_cfg_options
 
 
 def _load(study: Path, sets: list[str]):  # noqa: ANN202 - StudySpec, imported lazily
-    from mats_lab.lab.spec import StudyError, load_study
+    from mats_lab.protocol.spec import StudyError, load_study
 
     try:
         return load_study(study, parse_cfg_options(sets) if sets else None)
@@ -23,7 +23,7 @@ def _load(study: Path, sets: list[str]):  # noqa: ANN202 - StudySpec, imported l
 def _devices(text: str | None) -> list[int] | int | str | None:
     if text is None:
         return None
-    from mats_lab.lab.spec import check_devices
+    from mats_lab.protocol.spec import check_devices
 
     try:
         return check_devices(text)
@@ -33,7 +33,7 @@ def _devices(text: str | None) -> list[int] | int | str | None:
 
 def _dry_run(spec, study: Path) -> None:  # noqa: ANN001
     from mats_lab.lab.space import grid_points, plan_stages
-    from mats_lab.lab.sweep import study_paths
+    from mats_lab.protocol.spec import study_paths
 
     folder, root = study_paths(spec, study)
     typer.echo(f"study {spec.name}  folder {folder}")

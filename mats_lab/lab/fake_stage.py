@@ -1,7 +1,8 @@
 """A stand-in trial command with no model: ``python -m mats_lab.lab.fake_stage --spec S.json``.
 
-It speaks the stage protocol of ``mats_lab.mm.stage_run`` (progress lines, per-epoch
-checkpoints with resume, ``result.json``) and sleeps instead of training, so the scheduler,
+It speaks the stage protocol of ``mats_lab.trial.stage_run`` through the same records
+(:mod:`mats_lab.protocol.records`: stage spec, progress lines, per-epoch checkpoints with
+resume, stage result) and sleeps instead of training, so the scheduler,
 resume, retry, pruning and stage reuse are tested, and benchmarked, without torch. Its
 behaviour comes from the stage's dotted overrides:
 
@@ -12,33 +13,40 @@ behaviour comes from the stage's dotted overrides:
 - ``fake.fail_times`` crash (exit 1) in the first N runs of this work dir;
 - ``fake.config_error`` exit 3 at once, as the real runner does for an unknown key.
 
-Only the standard library is imported here.
+Only the standard library and :mod:`mats_lab.protocol` are imported here.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
+from mats_lab.protocol.exits import CONFIG_ERROR, FAILED, OK
+from mats_lab.protocol.layout import StageFiles
+from mats_lab.protocol.records import (
+    RecordError,
+    StageResult,
+    StageSpec,
+    TrainLine,
+    ValLine,
+    append_progress,
+    read_stage_spec,
+    write_result,
+)
 
-def _write(path: Path, record: dict) -> None:
-    record["time"] = time.time()
-    with open(path, "a") as handle:
-        handle.write(json.dumps(record) + "\n")
 
-
-def run(spec: dict) -> int:
-    work_dir = Path(spec["work_dir"])
+def run(spec: StageSpec) -> int:
+    work_dir = Path(spec.work_dir)
+    files = StageFiles(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    options = spec.get("overrides") or {}
-    knobs = spec.get("knobs") or {}
+    options = spec.overrides
+    knobs = spec.knobs
     if options.get("fake.config_error"):
         print("mats-lab: stage config error: fake.config_error is set", file=sys.stderr)
-        return 3
+        return CONFIG_ERROR
     attempts_file = work_dir / "attempts"
     attempt = int(attempts_file.read_text()) + 1 if attempts_file.is_file() else 1
     attempts_file.write_text(str(attempt))
@@ -47,48 +55,41 @@ def run(spec: dict) -> int:
     keep = knobs.get("keep_ratio")
     accuracy = float(options.get("fake.accuracy", 0.5 + 0.4 * keep if keep is not None else 0.5))
     start_epoch = 0
-    marker = work_dir / "last_checkpoint"
+    marker = files.last_checkpoint
     if marker.is_file():
         start_epoch = int(Path(marker.read_text().strip()).stem.split("_")[-1])
         print(f"mats-lab: resuming from checkpoint {marker.read_text().strip()}", flush=True)
     began = time.time()
-    progress = work_dir / "progress.jsonl"
+    progress = files.progress
     for epoch in range(start_epoch + 1, epochs + 1):
         time.sleep(duration / epochs)
         if attempt <= int(options.get("fake.fail_times", 0)) and epoch == max(1, epochs // 2):
             print(f"fake stage: simulated crash in epoch {epoch}", flush=True)
-            return 1
-        _write(
+            return FAILED
+        append_progress(
             progress,
-            {
-                "kind": "train",
-                "epoch": epoch,
-                "iter": epoch * 10,
-                "max_iters": epochs * 10,
-                "max_epochs": epochs,
-                "loss": 2.0 / epoch,
-                "samples": (epoch - start_epoch) * 10,
-            },
+            TrainLine(
+                epoch=epoch,
+                iter=epoch * 10,
+                max_iters=epochs * 10,
+                max_epochs=epochs,
+                loss=2.0 / epoch,
+                samples=(epoch - start_epoch) * 10,
+                time=time.time(),
+            ),
         )
-        _write(
-            progress,
-            {
-                "kind": "val",
-                "epoch": epoch,
-                "metrics": {
-                    "acc/top1": accuracy * epoch / epochs,
-                    "acc/top5": min(1.0, 2 * accuracy * epoch / epochs),
-                },
-            },
-        )
+        metrics = {
+            "acc/top1": accuracy * epoch / epochs,
+            "acc/top5": min(1.0, 2 * accuracy * epoch / epochs),
+        }
+        append_progress(progress, ValLine(epoch=epoch, metrics=metrics, time=time.time()))
         checkpoint = work_dir / f"epoch_{epoch}.ckpt"
         checkpoint.write_text(str(epoch))
         marker.write_text(str(checkpoint))
-    result = {
-        "status": "ok",
-        "val": {"acc/top1": accuracy, "acc/top5": min(1.0, 2 * accuracy)},
-        "test": {"acc/top1": accuracy} if spec.get("test") else {},
-        "cost": {
+    result = StageResult(
+        val={"acc/top1": accuracy, "acc/top5": min(1.0, 2 * accuracy)},
+        test={"acc/top1": accuracy} if spec.test else {},
+        cost={
             "train_gmacs": 1.0 if keep is None else float(keep),
             "test_gmacs": 1.0 if keep is None else float(keep),
             "params_m": 1.0,
@@ -96,24 +97,30 @@ def run(spec: dict) -> int:
             "throughput": 10.0 / max(duration / epochs, 1e-6),
             "wall_time_s": time.time() - began,
         },
-        "checkpoint": str(marker.read_text().strip()) if marker.is_file() else None,
-        "config_hash": "fake",
-        "started": began,
-        "ended": time.time(),
-        "slot": os.environ.get("MATS_LAB_SLOT", ""),
-        "device": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-        "load_from": spec.get("load_from"),
-        "resumed_from": str(start_epoch) if start_epoch else None,
-    }
-    (work_dir / "result.json").write_text(json.dumps(result))
-    return 0
+        checkpoint=str(marker.read_text().strip()) if marker.is_file() else None,
+        config_hash="fake",
+        nprocs=spec.nprocs,
+        started=began,
+        ended=time.time(),
+        slot=os.environ.get("MATS_LAB_SLOT", ""),
+        device=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        load_from=spec.load_from,
+        resumed_from=str(start_epoch) if start_epoch else None,
+    )
+    write_result(files.result, result)
+    return OK
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="a trial stage that sleeps instead of training")
     parser.add_argument("--spec", required=True)
     args = parser.parse_args(argv)
-    return run(json.loads(Path(args.spec).read_text()))
+    try:
+        spec = read_stage_spec(Path(args.spec))
+    except RecordError as exc:
+        print(f"mats-lab: stage config error: {exc}", file=sys.stderr)
+        return CONFIG_ERROR
+    return run(spec)
 
 
 if __name__ == "__main__":

@@ -6,14 +6,13 @@ MMEngine stage runner by default) with ``--spec STAGE.json``, its output appende
 stage's log. The child dies with the sweep (``PR_SET_PDEATHSIG`` on Linux), so a killed sweep
 leaves no orphan training behind to race the next run for the same work dir.
 
-Only the standard library is imported here.
+Only the standard library and :mod:`mats_lab.protocol` are imported here.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import json
 import os
 import shutil
 import signal
@@ -22,10 +21,12 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mats_lab.protocol.records import StageSpec, write_stage_spec
+
 __all__ = ["DEFAULT_COMMAND", "Slot", "detect_gpus", "log_tail", "make_slots", "start_stage"]
 
-#: The stage runner that trains one stage through MMEngine (see ``mats_lab.mm.stage_run``).
-DEFAULT_COMMAND = [sys.executable, "-m", "mats_lab.mm.stage_run"]
+#: The stage runner that trains one stage through MMEngine (see ``mats_lab.trial.stage_run``).
+DEFAULT_COMMAND = [sys.executable, "-m", "mats_lab.trial.stage_run"]
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,10 @@ def _pdeathsig_prefix() -> tuple[str, ...]:
 
 
 def start_stage(
-    command: list[str], spec: dict, spec_path: Path, log_path: Path, slot: Slot
+    command: list[str], spec: StageSpec, spec_path: Path, log_path: Path, slot: Slot
 ) -> subprocess.Popen:
     """Write ``spec`` to ``spec_path`` and start ``command --spec spec_path`` on ``slot``."""
-    spec_path.parent.mkdir(parents=True, exist_ok=True)
-    spec_path.write_text(json.dumps(spec, indent=1, default=str))
+    write_stage_spec(spec_path, spec)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed by the caller
     prefix = _pdeathsig_prefix()

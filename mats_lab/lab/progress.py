@@ -1,18 +1,20 @@
-"""Following a running stage through its ``progress.jsonl`` (see ``mats_lab.mm.progress_hook``).
+"""Following a running stage through its ``progress.jsonl`` (the progress records of
+:mod:`mats_lab.protocol.records`).
 
 The reader keeps its file offset and parses only new complete lines, so the orchestrator can
 poll many stages cheaply. It yields the latest epoch/iteration/loss, the validation metrics per
 epoch (for pruning and the MLflow history) and an ETA from the iteration rate.
 
-Only the standard library is imported here.
+Only the standard library and :mod:`mats_lab.protocol` are imported here.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mats_lab.protocol.records import TestLine, TrainLine, ValLine, parse_progress_line
 
 __all__ = ["ProgressReader", "read_progress"]
 
@@ -26,13 +28,13 @@ class ProgressReader:
     iter: int = 0
     max_iters: int = 0
     loss: float | None = None
-    train: list[dict] = field(default_factory=list)  # every train line
+    train: list[TrainLine] = field(default_factory=list)  # every train line
     val: dict[int, dict] = field(default_factory=dict)  # epoch -> metrics
     test: dict = field(default_factory=dict)
     _rate_start: tuple[float, int] | None = None  # (time, iter) of this run's first line
     _rate_last: tuple[float, int] | None = None
 
-    def update(self) -> list[dict]:
+    def update(self) -> list[TrainLine | ValLine | TestLine]:
         """Parse the lines written since the last call; returns them."""
         try:
             with open(self.path, "rb") as handle:
@@ -43,33 +45,30 @@ class ProgressReader:
         end = chunk.rfind(b"\n") + 1
         self.offset += end
         records = []
-        for raw in chunk[:end].splitlines():
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError:
-                continue
-            records.append(record)
-            self._take(record)
+        for raw in chunk[:end].decode(errors="replace").splitlines():
+            record = parse_progress_line(raw)
+            if record is not None:
+                records.append(record)
+                self._take(record)
         return records
 
-    def _take(self, record: dict) -> None:
-        kind = record.get("kind")
-        if kind == "train":
+    def _take(self, record: TrainLine | ValLine | TestLine) -> None:
+        if isinstance(record, TrainLine):
             self.train.append(record)
-            it = int(record.get("iter", 0))
-            now = float(record.get("time", time.time()))
+            it = record.iter
+            now = record.time if record.time is not None else time.time()
             if self._rate_start is None or it < self._rate_start[1] or it <= self.iter:
                 self._rate_start = (now, it)  # a new (resumed) run starts counting again
             self._rate_last = (now, it)
-            self.epoch = int(record.get("epoch", self.epoch))
-            self.max_epochs = int(record.get("max_epochs", self.max_epochs))
+            self.epoch = record.epoch
+            self.max_epochs = record.max_epochs or self.max_epochs
             self.iter = it
-            self.max_iters = int(record.get("max_iters", self.max_iters))
-            self.loss = record.get("loss")
-        elif kind == "val":
-            self.val[int(record.get("epoch", 0))] = dict(record.get("metrics") or {})
-        elif kind == "test":
-            self.test = dict(record.get("metrics") or {})
+            self.max_iters = record.max_iters or self.max_iters
+            self.loss = record.loss
+        elif isinstance(record, ValLine):
+            self.val[record.epoch] = dict(record.metrics)
+        else:
+            self.test = dict(record.metrics)
 
     def eta(self) -> float | None:
         """Seconds left at this run's iteration rate (None before two lines)."""
@@ -90,8 +89,8 @@ class ProgressReader:
         """Mean training loss per epoch (over the logged lines)."""
         sums: dict[int, list[float]] = {}
         for line in self.train:
-            if line.get("loss") is not None:
-                sums.setdefault(int(line["epoch"]), []).append(float(line["loss"]))
+            if line.loss is not None:
+                sums.setdefault(line.epoch, []).append(float(line.loss))
         return {e: sum(v) / len(v) for e, v in sorted(sums.items())}
 
 

@@ -10,26 +10,10 @@ Only the standard library is imported here.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["git_commit", "trial_record"]
-
-
-def git_commit(path: Path) -> str:
-    """The commit of the repository holding ``path`` (``unknown`` outside git)."""
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", "HEAD"],  # noqa: S607 - git from PATH
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
+__all__ = ["trial_record"]
 
 
 def trial_record(trial: Any, commit: str = "unknown") -> dict:

@@ -19,12 +19,11 @@ import ast
 import hashlib
 import itertools
 import json
-import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from mats_lab.lab.spec import GridValue, Scalar, StudySpec, Variable
+from mats_lab.protocol.spec import GridValue, Scalar, StudySpec, Variable, placeholders
 
 __all__ = [
     "Point",
@@ -181,7 +180,7 @@ def plan_stages(
     """The stages of ``point``'s trial with their keys; ``root`` resolves relative configs."""
     plans: list[StagePlan] = []
     keys: dict[str, str] = {}
-    placeholders = {f for stage in spec.stages for f in _placeholders(stage.config)}
+    fields = {f for stage in spec.stages for f in placeholders(stage.config)}
     for stage in spec.stages:
         try:
             config_name = stage.config.format(**point.values)
@@ -194,7 +193,7 @@ def plan_stages(
         strict: list[str] = list(stage.knobs)
         for name, value in point.values.items():
             scope = _scope(spec, name)
-            if name in placeholders or (scope is not None and stage.name not in scope):
+            if name in fields or (scope is not None and stage.name not in scope):
                 continue  # picks a config file, or belongs to other stages
             if scope is not None:
                 strict.append(name)
@@ -230,10 +229,6 @@ def plan_stages(
             )
         )
     return plans
-
-
-def _placeholders(template: str) -> list[str]:
-    return [f for _, f, _, _ in string.Formatter().parse(template) if f]
 
 
 def _scope(spec: StudySpec, name: str) -> list[str] | None:

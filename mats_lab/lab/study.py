@@ -26,7 +26,9 @@ from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
 
 from mats_lab.lab.space import Point, point_from_params
-from mats_lab.lab.spec import StudySpec
+from mats_lab.protocol import names
+from mats_lab.protocol.layout import journal_path
+from mats_lab.protocol.spec import StudySpec
 
 __all__ = [
     "POINT_KEY",
@@ -42,12 +44,13 @@ __all__ = [
     "point_of",
 ]
 
-POINT_KEY = "point_key"
-SEED = "seed"
-FAILURE = "failure"  # user attr of a FAIL trial: CRASH or INTERRUPTED
-CRASH = "crash"
-CONFIG = "config"  # the trial cannot be built: never retried
-INTERRUPTED = "interrupted"
+# The user attributes and failure kinds of the trial contract (mats_lab.protocol.names).
+POINT_KEY = names.ATTR_POINT_KEY
+SEED = names.ATTR_SEED
+FAILURE = names.ATTR_FAILURE
+CRASH = names.FAILURE_CRASH
+CONFIG = names.FAILURE_CONFIG
+INTERRUPTED = names.FAILURE_INTERRUPTED
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -56,9 +59,10 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage:
     """An Optuna storage from a URL: ``journal:///path`` (or a ``.log``/``.jsonl`` path) for
     a journal file, ``sqlite:///...``, ``postgresql://...``, ``mysql://...`` for databases."""
-    if url.startswith("journal://"):
-        path = url.removeprefix("journal://")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    journal = journal_path(url)
+    if journal is not None:
+        path = str(journal)
+        journal.parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
     if "://" not in url:
         raise ValueError(f"storage {url!r}: expected journal:///path, sqlite:///path or a DB URL")

@@ -33,15 +33,17 @@ from optuna.trial import Trial, TrialState
 from mats_lab.lab import study as st
 from mats_lab.lab.launch import DEFAULT_COMMAND, Slot, log_tail, make_slots, start_stage
 from mats_lab.lab.progress import ProgressReader
-from mats_lab.lab.records import git_commit, trial_record
+from mats_lab.lab.records import trial_record
 from mats_lab.lab.space import Point, StagePlan, grid_points, plan_stages, suggest_point
-from mats_lab.lab.spec import StudySpec, parse_duration
-from mats_lab.lab.stagefiles import read_result, stage_dir
 from mats_lab.lab.tracking import Tracker
+from mats_lab.protocol.exits import CONFIG_ERROR
+from mats_lab.protocol.layout import StageFiles, default_storage, default_tracking, stage_dir
+from mats_lab.protocol.provenance import git_commit
+from mats_lab.protocol.records import StageResult, StageSpec, read_result
+from mats_lab.protocol.spec import StudySpec, parse_duration, study_paths
 
-__all__ = ["Sweep", "SweepOptions", "study_paths"]
+__all__ = ["Sweep", "SweepOptions"]
 
-CONFIG_ERROR = 3  # exit status of a stage whose config cannot be built (never retried)
 HEARTBEAT_EVERY = 5.0  # seconds between heartbeats of running trials (grace period: 120 s)
 
 
@@ -58,34 +60,13 @@ class SweepOptions:
     out: TextIO = field(default_factory=lambda: sys.stdout)
 
 
-def study_paths(spec: StudySpec, study_file: Path) -> tuple[Path, Path]:
-    """``(study folder, repository root)``: the folder defaults to ``<file dir>/runs/<stem>``."""
-    base = study_file.resolve().parent
-    folder = Path(spec.output) if spec.output else base / "runs" / study_file.stem
-    folder = folder if folder.is_absolute() else (base / folder)
-    root = base
-    while root != root.parent and not (root / "mm_configs").is_dir():
-        root = root.parent
-    if not (root / "mm_configs").is_dir():
-        root = Path.cwd()
-    return folder.resolve(), root
-
-
-def default_storage(folder: Path) -> str:
-    return f"journal://{folder / 'optuna.journal'}"
-
-
-def default_tracking(folder: Path) -> str:
-    return f"sqlite:///{folder / 'mlflow.db'}"
-
-
 @dataclass
 class _Trial:
     trial: Trial
     point: Point
     plans: list[StagePlan]
     next_stage: int = 0
-    results: dict[str, dict] = field(default_factory=dict)  # stage name -> result.json
+    results: dict[str, StageResult] = field(default_factory=dict)  # stage name -> result
     stage_meta: list[dict] = field(default_factory=list)
     history: dict[str, list[list[float]]] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
@@ -331,7 +312,7 @@ class Sweep:
         while owner.next_stage < len(owner.plans):
             plan = owner.plans[owner.next_stage]
             result = read_result(stage_dir(self.folder, plan.key))
-            if result is not None and result.get("status") == "ok":
+            if result is not None:
                 self._take_result(owner, plan, result, reused=True)
                 owner.next_stage += 1
                 continue
@@ -376,32 +357,33 @@ class Sweep:
 
     def _start(self, owner: _Trial, plan: StagePlan, slot: Slot) -> None:
         work_dir = stage_dir(self.folder, plan.key)
+        files = StageFiles(work_dir)
         load_from = None
         if plan.load_from:
-            upstream = owner.results.get(plan.load_from, {})
-            load_from = upstream.get("checkpoint")
-        spec = {
-            "config": plan.config,
-            "overrides": plan.overrides,
-            "knobs": plan.knobs,
-            "strict": plan.strict,
-            "seed": plan.seed,
-            "work_dir": str(work_dir),
-            "load_from": load_from,
-            "test": plan.test,
-            "cpu_threads": slot.threads if slot.gpu is None else None,
-            "trial": owner.trial.number,
-            "stage": plan.name,
-        }
-        log_path = work_dir / "stage.log"
+            upstream = owner.results.get(plan.load_from)
+            load_from = upstream.checkpoint if upstream is not None else None
+        spec = StageSpec(
+            config=plan.config,
+            overrides=plan.overrides,
+            knobs=plan.knobs,
+            strict=plan.strict,
+            seed=plan.seed,
+            work_dir=str(work_dir),
+            load_from=load_from,
+            test=plan.test,
+            cpu_threads=slot.threads if slot.gpu is None else None,
+            trial=owner.trial.number,
+            stage=plan.name,
+        )
+        log_path = files.log
         work_dir.mkdir(parents=True, exist_ok=True)
         with open(log_path, "a") as log:
             log.write(
                 f"\n=== mats-lab: trial {owner.trial.number} stage {plan.name} on {slot.label} "
                 f"at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n"
             )
-        proc = start_stage(self.command, spec, work_dir / "stage.json", log_path, slot)
-        reader = ProgressReader(work_dir / "progress.jsonl")
+        proc = start_stage(self.command, spec, files.spec, log_path, slot)
+        reader = ProgressReader(files.progress)
         reader.update()  # skip what an earlier (killed) run wrote: the report counts new epochs
         self.running[slot.index] = _Running(owner, plan, slot, proc, work_dir, reader)
         if self.heartbeats:  # at once: a trial that never beat is never found stale
@@ -467,13 +449,13 @@ class Sweep:
         self._record_history(owner, run)
         if self._stop and code != 0:
             return  # interrupted: the trial is failed and re-queued at shutdown
-        if code != 0 or result is None or result.get("status") != "ok":
+        if code != 0 or result is None:
             kind = st.CONFIG if code == CONFIG_ERROR else st.CRASH
-            tail = log_tail(run.work_dir / "stage.log")
+            tail = log_tail(StageFiles(run.work_dir).log)
             owner.stage_meta.append(self._meta(run.plan, run.work_dir, None, False))
             self._fail(owner, f"stage {run.plan.name} exited with {code}", kind, tail)
             return
-        self._take_result(owner, run.plan, result, reused=bool(result.get("reused_from")))
+        self._take_result(owner, run.plan, result, reused=bool(result.reused_from))
         owner.next_stage += 1
         plan = self._advance(owner, self._busy_keys())
         if plan is not None:
@@ -481,17 +463,21 @@ class Sweep:
         elif owner.next_stage < len(owner.plans):
             self.waiting.append(owner)
 
-    def _meta(self, plan: StagePlan, work_dir: Path, result: dict | None, reused: bool) -> dict:
+    def _meta(
+        self, plan: StagePlan, work_dir: Path, result: StageResult | None, reused: bool
+    ) -> dict:
         return {
             "name": plan.name,
             "key": plan.key,
             "work_dir": str(work_dir),
-            "config_hash": (result or {}).get("config_hash"),
+            "config_hash": result.config_hash if result else None,
             "reused": reused,
-            "resumed_from": (result or {}).get("resumed_from"),
+            "resumed_from": result.resumed_from if result else None,
         }
 
-    def _take_result(self, owner: _Trial, plan: StagePlan, result: dict, reused: bool) -> None:
+    def _take_result(
+        self, owner: _Trial, plan: StagePlan, result: StageResult, reused: bool
+    ) -> None:
         owner.results[plan.name] = result
         owner.stage_meta.append(self._meta(plan, stage_dir(self.folder, plan.key), result, reused))
         if reused:
@@ -500,7 +486,7 @@ class Sweep:
     def _record_history(self, owner: _Trial, run: _Running) -> None:
         from mats_lab.lab.progress import read_progress
 
-        full = read_progress(run.work_dir / "progress.jsonl")  # every run, resumed ones too
+        full = read_progress(StageFiles(run.work_dir).progress)  # every run, resumed ones too
         prefix = "" if self._is_last(run) else f"{run.plan.name}/"
         for epoch, metrics in sorted(full.val.items()):
             for name, value in metrics.items():
@@ -516,22 +502,22 @@ class Sweep:
         peak = 0.0
         wall = 0.0
         for plan in owner.plans:
-            result = owner.results.get(plan.name, {})
-            cost = result.get("cost", {})
+            result = owner.results.get(plan.name)
+            cost = result.cost if result is not None else {}
             for key, value in cost.items():
                 if isinstance(value, (int, float)):
                     metrics[f"{plan.name}/{key}"] = float(value)
             peak = max(peak, float(cost.get("peak_memory_mb") or 0))
             wall += float(cost.get("wall_time_s") or 0)
-        final = owner.results.get(last, {})
-        for key, value in (final.get("val") or {}).items():
+        final = owner.results.get(last) or StageResult()
+        for key, value in final.val.items():
             if isinstance(value, (int, float)):
                 metrics[f"val/{key}"] = float(value)
-        for key, value in (final.get("test") or {}).items():
+        for key, value in final.test.items():
             if isinstance(value, (int, float)):
                 metrics[f"test/{key}"] = float(value)
         for key in ("train_gmacs", "test_gmacs", "params_m", "throughput"):
-            value = (final.get("cost") or {}).get(key)
+            value = final.cost.get(key)
             if isinstance(value, (int, float)):
                 metrics[key] = float(value)
         metrics["peak_memory_mb"] = peak

@@ -13,9 +13,7 @@ from typing import Any
 from optuna.trial import TrialState
 
 from mats_lab.lab import study as st
-from mats_lab.lab.records import git_commit, trial_record
-from mats_lab.lab.spec import StudySpec
-from mats_lab.lab.sweep import default_storage, default_tracking, study_paths
+from mats_lab.lab.records import trial_record
 from mats_lab.lab.tracking import (
     STUDY_TAG,
     SWEEP_TAG,
@@ -23,6 +21,9 @@ from mats_lab.lab.tracking import (
     is_synced,
     sync_trial,
 )
+from mats_lab.protocol.layout import default_storage, default_tracking
+from mats_lab.protocol.provenance import git_commit
+from mats_lab.protocol.spec import StudySpec, study_paths
 
 __all__ = ["sync_study"]
 

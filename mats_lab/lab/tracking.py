@@ -21,14 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mats_lab.protocol import names
+
 __all__ = ["Tracker", "artifact_location", "ensure_experiment", "sync_trial", "trial_run_tags"]
 
 log = logging.getLogger("mats_lab.tracking")
 
-STUDY_TAG = "mats_lab.study"
-TRIAL_TAG = "mats_lab.trial"
-SWEEP_TAG = "mats_lab.sweep"
-SYNCED_TAG = "mats_lab.synced"
+STUDY_TAG = names.TAG_STUDY
+TRIAL_TAG = names.TAG_TRIAL
+SWEEP_TAG = names.TAG_SWEEP
+SYNCED_TAG = names.TAG_SYNCED
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}
 
 

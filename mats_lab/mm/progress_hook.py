@@ -5,24 +5,22 @@ the trial): training lines carry epoch, iteration and loss, validation lines the
 metrics per epoch, test lines the final metrics. It is listed in the dumped config's
 ``custom_hooks``, so a replay with plain ``tools/train.py`` writes the same file.
 
-Line format (one JSON object per line)::
-
-    {"kind": "train", "epoch": 3, "iter": 57, "max_iters": 600, "max_epochs": 30,
-     "loss": 1.93, "samples": 912, "time": 1700000000.0}
-    {"kind": "val", "epoch": 5, "metrics": {"acc/top1": 0.61, ...}, "time": ...}
-    {"kind": "test", "metrics": {...}, "time": ...}
+The lines are the progress records of :mod:`mats_lab.protocol.records` (``TrainLine``,
+``ValLine``, ``TestLine``); in a distributed stage only rank 0 writes.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from typing import Any
 
+from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+
+from mats_lab.protocol.records import TestLine, TrainLine, ValLine, append_progress
 
 
 def _plain(value: Any) -> Any:
@@ -53,12 +51,13 @@ class TrialProgressHook(Hook):
         self._samples = 0
         self._path = ""
 
-    def _write(self, runner: Any, record: dict) -> None:
+    def _write(self, runner: Any, line: TrainLine | ValLine | TestLine) -> None:
+        if not is_main_process():  # one line per event: rank 0 speaks for the stage
+            return
         if not self._path:
             self._path = os.path.join(runner.work_dir, self.out_file)
-        record["time"] = time.time()
-        with open(self._path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
+        line.time = time.time()
+        append_progress(self._path, line)
 
     def after_train_iter(
         self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
@@ -71,21 +70,20 @@ class TrialProgressHook(Hook):
         loss = outputs.get("loss") if isinstance(outputs, dict) else None
         self._write(
             runner,
-            {
-                "kind": "train",
-                "epoch": runner.epoch + 1,
-                "iter": runner.iter + 1,
-                "max_iters": runner.max_iters,
-                "max_epochs": runner.max_epochs,
-                "loss": _plain(loss),
-                "samples": self._samples,
-            },
+            TrainLine(
+                epoch=runner.epoch + 1,
+                iter=runner.iter + 1,
+                max_iters=runner.max_iters,
+                max_epochs=runner.max_epochs,
+                loss=_plain(loss),
+                samples=self._samples,
+            ),
         )
 
     def after_val_epoch(self, runner: Any, metrics: dict | None = None) -> None:
         clean = {k: _plain(v) for k, v in (metrics or {}).items()}
-        self._write(runner, {"kind": "val", "epoch": runner.epoch, "metrics": clean})
+        self._write(runner, ValLine(epoch=runner.epoch, metrics=clean))
 
     def after_test_epoch(self, runner: Any, metrics: dict | None = None) -> None:
         clean = {k: _plain(v) for k, v in (metrics or {}).items()}
-        self._write(runner, {"kind": "test", "metrics": clean})
+        self._write(runner, TestLine(metrics=clean))

@@ -151,7 +151,7 @@ def collect(
     if name is None:
         raise LookupError(f"{source.label}: no study found in its stores")
     if source.study_file is not None and not spec:
-        from mats_lab.lab.spec import load_study
+        from mats_lab.protocol.spec import load_study
 
         spec = load_study(source.study_file).model_dump(by_alias=True, exclude_none=True)
     if from_optuna is None and _no_file(tracking_uri) and _no_file(storage_url):

@@ -6,7 +6,7 @@ the study file says otherwise): ``optuna.journal`` and ``mlflow.db``. The local 
 study file under ``studies/`` whose folder holds one of them, plus any study folder
 ``studies/**/runs/<name>/`` whose study file is gone.
 
-Only the standard library and :mod:`mats_lab.lab` (no Optuna, no MLflow) are imported here.
+Only the standard library and :mod:`mats_lab.protocol` (no Optuna, no MLflow) are imported here.
 """
 
 from __future__ import annotations
@@ -14,10 +14,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mats_lab.protocol.layout import (
+    JOURNAL_FILE,
+    MLFLOW_DB_FILE,
+    default_storage,
+    default_tracking,
+)
+from mats_lab.protocol.spec import load_study, study_paths
+
 __all__ = ["StudySource", "SourceError", "discover", "resolve"]
 
-JOURNAL = "optuna.journal"
-MLFLOW_DB = "mlflow.db"
+JOURNAL = JOURNAL_FILE
+MLFLOW_DB = MLFLOW_DB_FILE
 
 
 class SourceError(ValueError):
@@ -46,9 +54,6 @@ def _has_store(folder: Path) -> bool:
 
 def from_file(path: Path) -> StudySource:
     """The source of a study file (``studies/<name>.yaml``)."""
-    from mats_lab.lab.spec import load_study
-    from mats_lab.lab.sweep import default_storage, default_tracking, study_paths
-
     spec = load_study(path)  # StudyError (a ValueError) names the file and the key
     folder, root = study_paths(spec, path)
     return StudySource(

@@ -23,6 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from mats_lab.protocol import names
+from mats_lab.protocol.layout import journal_path
+
 __all__ = [
     "TRIAL_COLUMNS",
     "load_optuna",
@@ -126,8 +129,8 @@ def optuna_frame(name: str, trials: list[Any]) -> pd.DataFrame:
             "study": name,
             "trial": trial.number,
             "state": trial.state.name,
-            "seed": attrs.get("seed"),
-            "point_key": attrs.get("point_key", ""),
+            "seed": attrs.get(names.ATTR_SEED),
+            "point_key": attrs.get(names.ATTR_POINT_KEY, ""),
             "sweep": str(attrs.get("sweep", "")),
             "failure": attrs.get("failure", ""),
             "error": attrs.get("error", ""),
@@ -143,17 +146,24 @@ def optuna_frame(name: str, trials: list[Any]) -> pd.DataFrame:
 def load_optuna(url: str, name: str | None) -> tuple[str, dict, list[Any]]:
     """``(study name, study user attrs, trials)``; raises LookupError when there is none."""
     import optuna
-
-    from mats_lab.lab.study import open_storage
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = open_storage(url)
-    names = optuna.get_all_study_names(storage)
+    journal = journal_path(url)
+    storage: Any = url
+    if journal is not None:
+        if not journal.is_file():
+            raise LookupError(f"no study in {url} (no such journal file)")
+        storage = JournalStorage(
+            JournalFileBackend(str(journal), lock_obj=JournalFileOpenLock(str(journal)))
+        )
+    studies = optuna.get_all_study_names(storage)
     if name is None:
-        if not names:
+        if not studies:
             raise LookupError(f"no study in {url}")
-        name = names[0]
-    elif name not in names:
+        name = studies[0]
+    elif name not in studies:
         raise LookupError(f"no study {name!r} in {url}")
     study = optuna.load_study(study_name=name, storage=storage)
     return name, dict(study.user_attrs), study.get_trials(deepcopy=False)
@@ -207,7 +217,7 @@ def mlflow_experiments(uri: str) -> list[str]:
         for experiment in mlflow.search_experiments():
             runs = mlflow.search_runs(
                 experiment_ids=[experiment.experiment_id],
-                filter_string="tags.`mats_lab.trial` != ''",
+                filter_string=f"tags.`{names.TAG_TRIAL}` != ''",
                 max_results=1,
             )
             if len(runs):
@@ -222,9 +232,9 @@ def _last_line(text: Any) -> str:
 
 def mlflow_frame(name: str, runs: pd.DataFrame) -> pd.DataFrame:
     """Tidy rows from ``mlflow.search_runs`` output: the child runs, one per trial."""
-    if "tags.mats_lab.trial" not in runs:
+    if f"tags.{names.TAG_TRIAL}" not in runs:
         return tidy([])
-    runs = runs[runs["tags.mats_lab.trial"].notna()]
+    runs = runs[runs[f"tags.{names.TAG_TRIAL}"].notna()]
 
     def tag(row: Any, key: str) -> str:
         value = row.get(f"tags.{key}")
@@ -236,16 +246,16 @@ def mlflow_frame(name: str, runs: pd.DataFrame) -> pd.DataFrame:
     for row in runs.to_dict("records"):
         record = {
             "study": name,
-            "trial": int(row["tags.mats_lab.trial"]),
+            "trial": int(row[f"tags.{names.TAG_TRIAL}"]),
             "state": tag(row, "state") or _STATUS_TO_STATE.get(row["status"], row["status"]),
             "seed": row.get("params.seed"),
-            "point_key": tag(row, "point_key"),
-            "sweep": tag(row, "mats_lab.sweep"),
+            "point_key": tag(row, names.ATTR_POINT_KEY),
+            "sweep": tag(row, names.TAG_SWEEP),
             "failure": tag(row, "failure"),
             "error": _last_line(tag(row, "log_tail")),
             "run_id": row["run_id"],
             "source": "mlflow",
-            "_synced": tag(row, "mats_lab.synced") == "1",
+            "_synced": tag(row, names.TAG_SYNCED) == "1",
             "_start": row.get("start_time"),
         }
         record |= {c: typed(row[c]) for c in params if not missing(row[c])}

@@ -4,7 +4,7 @@ Setting: the ViT-B/16 MATS K400 fine-tune config (16 frames every 4th, 224x224 c
 the short side resized to 224, tubelet 2, patch 16: 8x14x14 = 1568 tokens), its test pipeline
 forced to one centre view, a freshly initialised (seed 0) patch embedding, ``keep_ratio=0.3``
 (470 tokens). ``show-tokens``' own code path decodes and selects
-(:func:`mats_lab.mm.token_view.compute_token_view`); independently, every token gets the mean
+(:func:`mats_lab.trial.token_view.compute_token_view`); independently, every token gets the mean
 absolute pixel difference between its tubelet and the previous tubelet at the same place on
 the same decoded, cropped frames (tubelet 0 takes tubelet 1's, as METHOD §1), and the top
 30 % by that difference is compared with the kept tokens:
@@ -64,7 +64,7 @@ def frame_difference(frames: np.ndarray, grid: tuple[int, int, int], t_s: int, p
 
 def measure(name: str, window: tuple[int | None, int | None]) -> tuple[float, float, object]:
     """``(overlap, motion share, view)`` for one clip window."""
-    from mats_lab.mm.token_view import compute_token_view
+    from mats_lab.trial.token_view import compute_token_view
 
     view = compute_token_view(CONFIG, clip_path(name), KEEP_RATIO, window=window)
     assert view.grid == (8, 14, 14) and view.tubelet_size == 2 and view.patch_size == 16

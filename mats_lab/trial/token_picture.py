@@ -1,6 +1,6 @@
 """Picture of a token selection: the frames a model saw, kept tokens bright, dropped ones dim.
 
-Pure numpy + matplotlib (no torch, no mm*): it takes what :mod:`mats_lab.mm.token_view`
+Pure numpy + matplotlib (no torch, no mm*): it takes what :mod:`mats_lab.trial.token_view`
 computed and draws it. The picture is a mosaic of panels, one per tubelet (its first frame),
 in temporal order. In a panel each token's patch is shown at full brightness when the token is
 kept and multiplied by :data:`DIM` when it is dropped, with thin grid lines on the patch

@@ -24,10 +24,10 @@ from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
 from torch import Tensor, nn
 
-from mats_lab.mm.bench.spec import PRETRAIN_KEEP, VISIBLE_RATIO, WORKLOADS, BenchSpec
-from mats_lab.mm.flops import find_backbone
 from mats_lab.models.mae import choose_tokens
 from mats_lab.models.vit import VideoViT
+from mats_lab.trial.bench.spec import PRETRAIN_KEEP, VISIBLE_RATIO, WORKLOADS, BenchSpec
+from mats_lab.trial.flops import find_backbone
 
 __all__ = ["Workload", "build_workload", "make_optimizer", "token_counts"]
 
@@ -44,7 +44,7 @@ class Workload:
     """A model, its optimizer and one fixed batch.
 
     Attributes:
-        name: a key of :data:`~mats_lab.mm.bench.spec.WORKLOADS`.
+        name: a key of :data:`~mats_lab.trial.bench.spec.WORKLOADS`.
         kind: ``pretrain`` or ``finetune``.
         model: the MMEngine model, in train mode, on ``device``.
         optimizer: fused AdamW over all its parameters.

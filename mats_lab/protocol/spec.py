@@ -20,7 +20,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from mats_lab.lab.knobs import ALIASES, RESERVED, is_config_key
+from mats_lab.protocol.knobs import KNOBS, RESERVED, KnobValueError, is_config_key
+from mats_lab.protocol.layout import find_root, study_folder
+from mats_lab.protocol.names import COST_METRICS
 
 __all__ = [
     "Budget",
@@ -35,22 +37,13 @@ __all__ = [
     "Variable",
     "load_study",
     "parse_duration",
+    "placeholders",
+    "study_paths",
 ]
 
 Scalar = bool | int | float | str | None
 #: A grid value: a scalar, or a bundle of several variables set together (``{label: ..., ...}``).
 GridValue = Scalar | dict[str, Scalar]
-
-#: Metrics a trial produces (``val/<metric>`` and ``test/<metric>`` come from MMAction2's
-#: evaluators, the rest from the trial's own measurements).
-COST_METRICS = (
-    "train_gmacs",
-    "test_gmacs",
-    "params_m",
-    "peak_memory_mb",
-    "throughput",
-    "wall_time_s",
-)
 
 
 class StudyError(ValueError):
@@ -76,6 +69,9 @@ class Stage(_Strict):
     load_from: str | None = None
     #: Run MMAction2's test loop after training and record ``test/*`` metrics.
     test: bool = False
+    #: Devices (GPUs, or CPU slots) the stage runs on at once: one process (rank) per device,
+    #: launched with torch's distributed launcher when more than one.
+    devices: Annotated[int, Field(ge=1)] = 1
 
 
 _KINDS = {"grid": "grid", "choices": "choices", "int": "int_range", "float": "float_range"}
@@ -245,13 +241,13 @@ class StudySpec(_Strict):
         names = [s.name for s in self.stages]
         for i, stage in enumerate(self.stages):
             for knob in stage.knobs:
-                if knob not in ALIASES:
+                if knob not in KNOBS:
                     raise ValueError(
                         f"stages.{i}.knobs.{knob}: unknown knob; expected one of "
-                        f"{', '.join(sorted(ALIASES))} (dotted keys go in overrides)"
+                        f"{', '.join(sorted(KNOBS))} (dotted keys go in overrides)"
                     )
             for key in stage.overrides:
-                if not (is_config_key(key) or key.isidentifier()) or key in ALIASES:
+                if not (is_config_key(key) or key.isidentifier()) or key in KNOBS:
                     raise ValueError(
                         f"stages.{i}.overrides.{key}: expected a config key such as "
                         "train_cfg.max_epochs or load_from (knobs such as epochs go in knobs)"
@@ -263,10 +259,10 @@ class StudySpec(_Strict):
                     f"stages.{i}.load_from: {stage.load_from!r} is not an earlier stage "
                     f"(earlier: {', '.join(names[:i]) or 'none'})"
                 )
-        placeholders = {f for s in self.stages for f in _fields(s.config)}
+        fields = {f for s in self.stages for f in placeholders(s.config)}
         for key, var in self.space.items():
             if not all(isinstance(v, dict) for v in var.values) or not var.values:
-                _check_variable_name(key, placeholders)  # a bundle's name is a free label
+                _check_variable_name(key, fields)  # a bundle's name is a free label
             for scoped in var.stages or []:
                 if scoped not in names:
                     raise ValueError(f"space.{key}.stages: no stage named {scoped!r}")
@@ -274,12 +270,12 @@ class StudySpec(_Strict):
                 if isinstance(value, dict):
                     for sub in value:
                         if sub != "label":
-                            _check_variable_name(sub, placeholders, f"space.{key}.grid.{j}.")
+                            _check_variable_name(sub, fields, f"space.{key}.grid.{j}.")
         defined = set(self.space)
         for var in self.space.values():
             defined.update(sub for val in var.values if isinstance(val, dict) for sub in val)
         for i, stage in enumerate(self.stages):
-            for field in _fields(stage.config):
+            for field in placeholders(stage.config):
                 if field not in defined:
                     raise ValueError(
                         f"stages.{i}.config: placeholder {{{field}}} is not a variable of space"
@@ -301,24 +297,54 @@ class StudySpec(_Strict):
             _check_metric(obj.metric, names, f"objectives.{i}.metric")
         for i, con in enumerate(self.constraints):
             _check_metric(con.metric, names, f"constraints.{i}.metric")
+        for where, knob, value in self.knob_values():
+            try:
+                KNOBS[knob].check(value)
+            except KnobValueError as exc:
+                raise ValueError(f"{where}: {exc}") from None
         return self
 
-    def variable_names(self) -> list[str]:
-        return list(self.space)
+    def knob_values(self) -> list[tuple[str, str, Any]]:
+        """Every knob value the study can give a trial: ``(dotted key in the file, knob,
+        value)``; for a sampled range, its two ends."""
+        found: list[tuple[str, str, Any]] = []
+        for i, stage in enumerate(self.stages):
+            found += [(f"stages.{i}.knobs.{k}", k, v) for k, v in stage.knobs.items()]
+        for key, var in self.space.items():
+            if key in KNOBS:
+                bounds = var.int_range if var.int_range is not None else var.float_range
+                if bounds is not None:
+                    found += [(f"space.{key}.{var.kind}", key, end) for end in bounds]
+            for j, value in enumerate(var.values):
+                if isinstance(value, dict):
+                    found += [
+                        (f"space.{key}.{var.kind}.{j}.{sub}", sub, v)
+                        for sub, v in value.items()
+                        if sub in KNOBS
+                    ]
+                elif key in KNOBS:
+                    found.append((f"space.{key}.{var.kind}.{j}", key, value))
+        return found
 
 
-def _fields(template: str) -> list[str]:
+def placeholders(template: str) -> list[str]:
+    """The ``{variable}`` placeholders of a stage's config path."""
     return [f for _, f, _, _ in string.Formatter().parse(template) if f]
 
 
-def _check_variable_name(name: str, placeholders: set[str], where: str = "space.") -> None:
+def study_paths(spec: StudySpec, study_file: Path) -> tuple[Path, Path]:
+    """``(study folder, repository root)`` of a study (see :mod:`mats_lab.protocol.layout`)."""
+    return study_folder(study_file, spec.output), find_root(study_file)
+
+
+def _check_variable_name(name: str, fields: set[str], where: str = "space.") -> None:
     if name in RESERVED:
         raise ValueError(f"{where}{name}: {name!r} is reserved (use the top-level seeds list)")
-    if name in ALIASES or is_config_key(name) or name in placeholders:
+    if name in KNOBS or is_config_key(name) or name in fields:
         return
     raise ValueError(
         f"{where}{name}: unknown variable; expected a dotted config key (model.backbone.depth), "
-        f"a {{placeholder}} of a stage config, or one of: {', '.join(sorted(ALIASES))}"
+        f"a {{placeholder}} of a stage config, or one of: {', '.join(sorted(KNOBS))}"
     )
 
 

@@ -5,7 +5,7 @@ with the same weights seed and batch, then timed interleaved — baseline step, 
 after ``warmup`` rounds, while a :class:`SelectionProbe` times the scoring and selection
 inside each MATS step; their MACs and stored activations are counted; the models are freed
 before the next pair. Peak memory is taken in one fresh child process per workload
-(:mod:`mats_lab.mm.bench.memory`).
+(:mod:`mats_lab.trial.bench.memory`).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from pathlib import Path
 
 import torch
 
-from mats_lab.mm.bench.memory import measure_peak_memory, saved_activations
-from mats_lab.mm.bench.pipeline import pipeline_throughput
-from mats_lab.mm.bench.result import BenchResult, WorkloadFigures
-from mats_lab.mm.bench.selection import SelectionProbe
-from mats_lab.mm.bench.spec import PAIRS, BenchSpec
-from mats_lab.mm.bench.timing import interleaved
-from mats_lab.mm.bench.workloads import build_workload, token_counts
-from mats_lab.mm.flops import count_macs, count_train_macs
+from mats_lab.trial.bench.memory import measure_peak_memory, saved_activations
+from mats_lab.trial.bench.pipeline import pipeline_throughput
+from mats_lab.trial.bench.result import BenchResult, WorkloadFigures
+from mats_lab.trial.bench.selection import SelectionProbe
+from mats_lab.trial.bench.spec import PAIRS, BenchSpec
+from mats_lab.trial.bench.timing import interleaved
+from mats_lab.trial.bench.workloads import build_workload, token_counts
+from mats_lab.trial.flops import count_macs, count_train_macs
 
 __all__ = ["busy_cpus", "environment", "run_bench"]
 

@@ -1,4 +1,4 @@
-"""Run one stage of a sweep trial: ``python -m mats_lab.mm.stage_run --spec STAGE.json``.
+"""Run one stage of a sweep trial: ``python -m mats_lab.trial.stage_run --spec STAGE.json``.
 
 The sweep (``mats_lab.lab``) never imports torch or mmengine; it writes a stage spec and runs
 this module as a subprocess on one device slot. Here the config is loaded, the study's
@@ -8,15 +8,9 @@ config that plain ``tools/train.py`` runs again. Then it trains exactly as ``too
 does (``Runner.from_cfg(cfg).train()``), resuming from ``last_checkpoint`` when the work dir
 has one, optionally tests, and writes ``<work_dir>/result.json`` with the metrics and the cost.
 
-Stage spec (JSON)::
-
-    {"config": "/abs/mm_configs/x.py", "overrides": {"a.b": 1}, "knobs": {"keep_ratio": 0.3},
-     "strict": ["keep_ratio"], "seed": 0, "work_dir": "/abs/stages/finetune-1a2b",
-     "load_from": "/abs/stages/pretrain-3c4d/epoch_10.pth" | null, "test": true,
-     "resolve_only": false}
-
-Exit status: 0 when done, 3 when the config cannot be built (the message names the key), other
-non-zero values when training failed.
+The stage spec and result are the records of :mod:`mats_lab.protocol.records`; the exit status
+is one of :mod:`mats_lab.protocol.exits`: 0 when done, ``CONFIG_ERROR`` (3) when the config
+cannot be built (the message names the key), other non-zero values when training failed.
 """
 
 from __future__ import annotations
@@ -38,20 +32,31 @@ compat.apply()
 from mmengine.config import Config  # noqa: E402
 
 from mats_lab.mm import progress_hook  # noqa: E402,F401  (registers TrialProgressHook)
-from mats_lab.mm.configs import UnknownConfigKey, load_config  # noqa: E402
-from mats_lab.mm.knobs import KnobError, apply_knobs  # noqa: E402
+from mats_lab.protocol.exits import CONFIG_ERROR  # noqa: E402
+from mats_lab.protocol.layout import StageFiles  # noqa: E402
+from mats_lab.protocol.records import (  # noqa: E402
+    RecordError,
+    StageResult,
+    StageSpec,
+    TrainLine,
+    ValLine,
+    read_progress_lines,
+    read_result,
+    read_stage_spec,
+    write_result,
+)
+from mats_lab.trial.configs import UnknownConfigKey, load_config  # noqa: E402
+from mats_lab.trial.knobs import KnobError, apply_knobs  # noqa: E402
 
-CONFIG_ERROR = 3
 
-
-def resolve(spec: dict) -> tuple[Config, dict]:
+def resolve(spec: StageSpec) -> tuple[Config, dict]:
     """The stage's config with everything applied, and what each knob changed."""
-    cfg = load_config(spec["config"], spec.get("overrides") or {})
-    applied = apply_knobs(cfg, spec.get("knobs") or {}, spec.get("strict") or [])
-    cfg.work_dir = spec["work_dir"]
-    cfg.randomness = dict(cfg.get("randomness") or {}, seed=int(spec.get("seed", 0)))
-    if spec.get("load_from"):
-        cfg.load_from = spec["load_from"]
+    cfg = load_config(spec.config, spec.overrides)
+    applied = apply_knobs(cfg, spec.knobs, spec.strict)
+    cfg.work_dir = spec.work_dir
+    cfg.randomness = dict(cfg.get("randomness") or {}, seed=int(spec.seed))
+    if spec.load_from:
+        cfg.load_from = spec.load_from
     hooks = [h for h in cfg.get("custom_hooks") or [] if h.get("type") != "TrialProgressHook"]
     cfg.custom_hooks = [*hooks, dict(type="TrialProgressHook", interval=5)]
     return cfg, applied
@@ -61,15 +66,6 @@ def config_hash(cfg: Config) -> str:
     """Hash of the resolved config without its work dir: equal hashes train the same thing."""
     text = Config(cfg.to_dict() | {"work_dir": ""}).pretty_text
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _last_checkpoint(work_dir: Path) -> str | None:
-    marker = work_dir / "last_checkpoint"
-    if marker.is_file():
-        path = marker.read_text().strip()
-        if path and Path(path).is_file():
-            return path
-    return None
 
 
 def _twin_link(work_dir: Path, digest: str) -> Path:
@@ -106,23 +102,10 @@ def _peak_memory_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _progress(work_dir: Path) -> list[dict]:
-    path = work_dir / "progress.jsonl"
-    if not path.is_file():
-        return []
-    lines = []
-    for line in path.read_text().splitlines():
-        try:
-            lines.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut by a kill
-    return lines
-
-
 def _cost(runner: Any) -> dict:
     import torch
 
-    from mats_lab.mm.flops import model_cost
+    from mats_lab.trial.flops import model_cost
 
     model = getattr(runner.model, "module", runner.model)
     try:
@@ -137,36 +120,37 @@ def _cost(runner: Any) -> dict:
     }
 
 
-def run(spec: dict) -> dict:
-    """Resolve, dump, train (resuming), test; returns what goes into ``result.json``."""
+def run(spec: StageSpec) -> StageResult | None:
+    """Resolve, dump, train (resuming), test; returns the stage's result (None when the spec
+    only asks to resolve)."""
     from mmengine.runner import Runner
 
-    work_dir = Path(spec["work_dir"])
+    work_dir = Path(spec.work_dir)
+    files = StageFiles(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg, applied = resolve(spec)
-    dumped = work_dir / "config.py"
-    cfg.dump(str(dumped))
-    info = {"config_hash": config_hash(cfg), "knobs": applied, "config": str(dumped)}
-    (work_dir / "resolved.json").write_text(json.dumps(info, indent=1))
-    if spec.get("resolve_only"):
-        return info
+    cfg.dump(str(files.config))
+    info = {"config_hash": config_hash(cfg), "knobs": applied, "config": str(files.config)}
+    files.resolved.write_text(json.dumps(info, indent=1))
+    if spec.resolve_only:
+        return None
     same = _completed_twin(work_dir, info["config_hash"])
     if same is not None:
-        print(f"mats-lab: same resolved config already trained in {same}; reusing it", flush=True)
-        twin = json.loads((same / "result.json").read_text())
-        return twin | info | {"reused_from": str(same)}
-    resume_from = _last_checkpoint(work_dir)
+        twin = read_result(same)
+        if twin is not None:
+            print(f"mats-lab: same resolved config already trained in {same}; reusing it")
+            return twin.model_copy(update=info | {"reused_from": str(same)})
+    resume_from = files.checkpoint()
     if resume_from:
         # MMEngine resumes from ``load_from`` when it is set: point it at this stage's own
         # checkpoint, not at the earlier stage's weights it started from.
         cfg.resume = True
         cfg.load_from = resume_from
         print(f"mats-lab: resuming from checkpoint {resume_from}", flush=True)
-    threads = spec.get("cpu_threads")
-    if threads:
+    if spec.cpu_threads:
         import torch
 
-        torch.set_num_threads(int(threads))
+        torch.set_num_threads(int(spec.cpu_threads))
     start = time.time()
     runner = Runner.from_cfg(cfg)
     cost = _cost(runner)
@@ -174,33 +158,39 @@ def run(spec: dict) -> dict:
     runner.train()
     train_time = time.time() - train_start
     test_metrics: dict = {}
-    if spec.get("test") and cfg.get("test_dataloader") is not None:
+    if spec.test and cfg.get("test_dataloader") is not None:
         test_metrics = {k: _number(v) for k, v in runner.test().items()}
-    lines = _progress(work_dir)
+    lines = read_progress_lines(files.progress)
     samples = _samples(lines)
-    vals = [line for line in lines if line.get("kind") == "val"]
-    history: dict[int, dict] = {int(v["epoch"]): v["metrics"] for v in vals}
-    last_val = history[max(history)] if history else {}
+    history: dict[int, dict] = {v.epoch: v.metrics for v in lines if isinstance(v, ValLine)}
     cost.update(
         peak_memory_mb=_peak_memory_mb(),
         throughput=samples / train_time if train_time > 0 and samples > 0 else None,
         wall_time_s=time.time() - start,
     )
-    return info | {
-        "status": "ok",
-        "val": last_val,
-        "val_history": [{"epoch": e, **history[e]} for e in sorted(history)],
-        "test": test_metrics,
-        "cost": cost,
-        "checkpoint": _last_checkpoint(work_dir),
-        "resumed_from": resume_from,
-    }
+    return StageResult(
+        config_hash=info["config_hash"],
+        knobs=applied,
+        config=info["config"],
+        val=history[max(history)] if history else {},
+        val_history=[{"epoch": e, **history[e]} for e in sorted(history)],
+        test=test_metrics,
+        cost=cost,
+        checkpoint=files.checkpoint(),
+        resumed_from=resume_from,
+        nprocs=spec.nprocs,
+        slot=os.environ.get("MATS_LAB_SLOT"),
+        device=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        started=start,
+        ended=time.time(),
+        load_from=spec.load_from,
+    )
 
 
-def _samples(lines: list[dict]) -> int:
+def _samples(lines: list) -> int:
     # The hook counts from 0 in each process: the last train line is this process's count.
-    train = [line for line in lines if line.get("kind") == "train"]
-    return int(train[-1].get("samples", 0)) if train else 0
+    train = [line for line in lines if isinstance(line, TrainLine)]
+    return int(train[-1].samples or 0) if train else 0
 
 
 def _number(value: Any) -> Any:
@@ -211,18 +201,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", required=True, help="the stage spec JSON file")
     args = parser.parse_args(argv)
-    spec = json.loads(Path(args.spec).read_text())
     try:
+        spec = read_stage_spec(Path(args.spec))
         result = run(spec)
-    except (UnknownConfigKey, KnobError, FileNotFoundError) as exc:
+    except (UnknownConfigKey, KnobError, FileNotFoundError, RecordError) as exc:
         print(f"mats-lab: stage config error: {exc}", file=sys.stderr, flush=True)
         return CONFIG_ERROR
-    out = Path(spec["work_dir"]) / "result.json"
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1, default=str))
-    os.replace(tmp, out)
-    if result.get("status") == "ok" and not result.get("reused_from"):
-        _register_twin(Path(spec["work_dir"]), result["config_hash"])
+    if result is None:
+        return 0
+    work_dir = Path(spec.work_dir)
+    write_result(StageFiles(work_dir).result, result)
+    if not result.reused_from and result.config_hash:
+        _register_twin(work_dir, result.config_hash)
     return 0
 
 

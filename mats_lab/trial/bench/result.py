@@ -12,8 +12,8 @@ from __future__ import annotations
 import statistics
 from dataclasses import asdict, dataclass, field
 
-from mats_lab.mm.bench.spec import PAIRS, BenchSpec
-from mats_lab.mm.bench.timing import paired_ratio
+from mats_lab.trial.bench.spec import PAIRS, BenchSpec
+from mats_lab.trial.bench.timing import paired_ratio
 
 __all__ = ["LIMITS", "BenchResult", "WorkloadFigures", "format_result"]
 

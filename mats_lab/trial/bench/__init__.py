@@ -7,9 +7,9 @@
 (scoring + selection), :mod:`.pipeline` (data-pipeline throughput), :mod:`.result`.
 """
 
-from mats_lab.mm.bench.result import BenchResult, WorkloadFigures, format_result
-from mats_lab.mm.bench.run import run_bench
-from mats_lab.mm.bench.spec import MODEL_SIZES, WORKLOADS, BenchSpec
+from mats_lab.trial.bench.result import BenchResult, WorkloadFigures, format_result
+from mats_lab.trial.bench.run import run_bench
+from mats_lab.trial.bench.spec import MODEL_SIZES, WORKLOADS, BenchSpec
 
 __all__ = [
     "MODEL_SIZES",

@@ -1,10 +1,11 @@
-"""The MATS knob aliases of a study (``keep_ratio``, ``frame_budget``, ``epochs``, ...) applied to
-a loaded config.
+"""The knobs of a study (``keep_ratio``, ``frame_budget``, ``epochs``, ...) applied to a loaded
+config.
 
 One alias may set several expanded keys: ``frame_budget`` changes the backbone's frame count
 and the ``clip_len`` of every frame sampler of the train/val/test pipelines (MMEngine resolved
 the pipeline variables at parse time, so the expanded paths are what must change). The names
-are listed in :mod:`mats_lab.lab.knobs`; every one is implemented here.
+and their allowed values are the registry of :mod:`mats_lab.protocol.knobs`, whose check
+every value passes here too; every knob is implemented here.
 
 An alias whose target is absent from a config (``masking`` in a fine-tuning config) is skipped
 and reported, unless the study scoped it to this stage, which makes the absence an error.
@@ -17,17 +18,15 @@ from typing import Any
 
 from mmengine.config import Config
 
-from mats_lab.lab.knobs import ALIASES
-from mats_lab.mm.configs import UnknownConfigKey
+from mats_lab.protocol.knobs import KNOBS, KnobValueError
+from mats_lab.trial.configs import FRAME_SAMPLERS, UnknownConfigKey
 
 __all__ = ["KnobError", "apply_knobs"]
 
-_SAMPLERS = ("SampleFrames", "CandidateSampleFrames", "UniformSample", "DenseSampleFrames")
 _LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 
-
-class KnobError(ValueError):
-    """A knob value out of range, or a scoped knob that does not apply to the config."""
+#: A knob value the registry refuses (the same error ``--dry-run`` gives).
+KnobError = KnobValueError
 
 
 def _pipelines(cfg: Config) -> Iterator[tuple[str, list]]:
@@ -46,42 +45,26 @@ def _backbone(cfg: Config) -> Mapping | None:
     return backbone if isinstance(backbone, Mapping) else None
 
 
-def _ratio(name: str, value: Any, low_open: bool = True) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise KnobError(f"{name} must be a number in (0, 1], got {value!r}")
-    if not 0 < value <= 1:
-        raise KnobError(f"{name} must be in (0, 1], got {value}")
-    return float(value)
-
-
 def _keep_ratio(cfg: Config, value: Any) -> list[str]:
     backbone = _backbone(cfg)
     if backbone is None or "keep_ratio" not in backbone:
         return []
-    backbone["keep_ratio"] = _ratio("keep_ratio", value)
+    backbone["keep_ratio"] = value
     return ["model.backbone.keep_ratio"]
 
 
-def _model_key(key: str, check: Callable[[Any], Any]) -> Callable[[Config, Any], list[str]]:
+def _model_key(key: str) -> Callable[[Config, Any], list[str]]:
     def apply(cfg: Config, value: Any) -> list[str]:
         model = cfg.get("model")
         if not isinstance(model, Mapping) or key not in model:
             return []
-        model[key] = check(value)
+        model[key] = value
         return [f"model.{key}"]
 
     return apply
 
 
-def _masking(value: Any) -> str:
-    if value not in ("mats", "tube", "random"):
-        raise KnobError(f"masking must be 'mats', 'tube' or 'random', got {value!r}")
-    return str(value)
-
-
 def _scorer(cfg: Config, value: Any) -> list[str]:
-    if value not in ("embedding", "pixel", "motion_vectors"):
-        raise KnobError(f"scorer must be 'embedding', 'pixel' or 'motion_vectors', got {value!r}")
     backbone = _backbone(cfg)
     if backbone is None or backbone.get("type") != "MATSVisionTransformer":
         return []
@@ -89,14 +72,7 @@ def _scorer(cfg: Config, value: Any) -> list[str]:
     return ["model.backbone.scorer"]
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise KnobError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
-def _frame_budget(cfg: Config, value: Any) -> list[str]:
-    frames = _positive_int("frame_budget", value)
+def _frame_budget(cfg: Config, frames: int) -> list[str]:
     changed = []
     backbone = _backbone(cfg)
     if backbone is not None and "num_frames" in backbone:
@@ -107,7 +83,7 @@ def _frame_budget(cfg: Config, value: Any) -> list[str]:
         changed.append("model.backbone.num_frames")
     for loader, pipeline in _pipelines(cfg):
         for i, step in enumerate(pipeline):
-            if step.get("type") in _SAMPLERS and "clip_len" in step:
+            if step.get("type") in FRAME_SAMPLERS and "clip_len" in step:
                 step["clip_len"] = frames
                 changed.append(f"{loader}.dataset.pipeline.{i}.clip_len")
             if step.get("type") == "PixelDiffFrameSelect":
@@ -116,9 +92,7 @@ def _frame_budget(cfg: Config, value: Any) -> list[str]:
     return changed
 
 
-def _candidate_ratio(cfg: Config, value: Any) -> list[str]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 1:
-        raise KnobError(f"candidate_ratio must be a number >= 1, got {value!r}")
+def _candidate_ratio(cfg: Config, value: float) -> list[str]:
     changed = []
     backbone = _backbone(cfg)
     in_model = backbone is not None and backbone.get("candidate_ratio") is not None
@@ -136,8 +110,7 @@ def _candidate_ratio(cfg: Config, value: Any) -> list[str]:
     return changed
 
 
-def _epochs(cfg: Config, value: Any) -> list[str]:
-    epochs = _positive_int("epochs", value)
+def _epochs(cfg: Config, epochs: int) -> list[str]:
     train_cfg = cfg.get("train_cfg")
     if not isinstance(train_cfg, Mapping) or "max_epochs" not in train_cfg:
         return []
@@ -174,9 +147,7 @@ def _epochs(cfg: Config, value: Any) -> list[str]:
     return changed
 
 
-def _lr(cfg: Config, value: Any) -> list[str]:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise KnobError(f"lr must be a positive number, got {value!r}")
+def _lr(cfg: Config, value: float) -> list[str]:
     optimizer = (cfg.get("optim_wrapper") or {}).get("optimizer")
     if not isinstance(optimizer, Mapping):
         return []
@@ -188,22 +159,44 @@ def _batch_size(cfg: Config, value: Any) -> list[str]:
     loader = cfg.get("train_dataloader")
     if not isinstance(loader, Mapping):
         return []
-    loader["batch_size"] = _positive_int("batch_size", value)
+    loader["batch_size"] = value
     return ["train_dataloader.batch_size"]
+
+
+def _precision(cfg: Config, value: str) -> list[str]:
+    """fp32: the plain optimizer wrapper; bf16/fp16: MMEngine's ``AmpOptimWrapper`` (autocast
+    with that dtype; a loss scaler for fp16)."""
+    wrapper = cfg.get("optim_wrapper")
+    if not isinstance(wrapper, Mapping):
+        return []
+    if value == "fp32":
+        if wrapper.get("type") == "AmpOptimWrapper":
+            wrapper["type"] = "OptimWrapper"
+            wrapper.pop("dtype", None)
+            wrapper.pop("loss_scale", None)
+    else:
+        wrapper["type"] = "AmpOptimWrapper"
+        wrapper["dtype"] = {"bf16": "bfloat16", "fp16": "float16"}[value]
+        if value == "bf16":
+            wrapper.pop("loss_scale", None)  # bf16 has fp32's range: no loss scaling
+        else:
+            wrapper.setdefault("loss_scale", "dynamic")
+    return ["optim_wrapper.type", "optim_wrapper.dtype"]
 
 
 _APPLY: dict[str, Callable[[Config, Any], list[str]]] = {
     "keep_ratio": _keep_ratio,
-    "visible_ratio": _model_key("visible_ratio", lambda v: _ratio("visible_ratio", v)),
-    "masking": _model_key("masking", _masking),
+    "visible_ratio": _model_key("visible_ratio"),
+    "masking": _model_key("masking"),
     "frame_budget": _frame_budget,
     "candidate_ratio": _candidate_ratio,
     "scorer": _scorer,
     "epochs": _epochs,
     "lr": _lr,
     "batch_size": _batch_size,
+    "precision": _precision,
 }
-assert set(_APPLY) == set(ALIASES), "every alias of mats_lab.lab.knobs needs an implementation"
+assert set(_APPLY) == set(KNOBS), "every knob of mats_lab.protocol.knobs needs an implementation"
 
 
 def apply_knobs(
@@ -221,7 +214,7 @@ def apply_knobs(
                 f"unknown knob {name!r}: expected one of {', '.join(sorted(_APPLY))} "
                 "or a dotted config key"
             )
-        applied[name] = _APPLY[name](cfg, value)
+        applied[name] = _APPLY[name](cfg, KNOBS[name].check(value))
         if not applied[name] and name in strict:
             raise UnknownConfigKey(f"knob {name!r} has nothing to set in {cfg.filename}")
     return applied

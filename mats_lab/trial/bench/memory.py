@@ -1,7 +1,7 @@
 """Peak memory of a training step, and the activations it stores for the backward pass.
 
 Peak memory is measured in a fresh child process per workload
-(``python -m mats_lab.mm.bench.child``): a process's peak resident set (``VmHWM``) only
+(``python -m mats_lab.trial.bench.child``): a process's peak resident set (``VmHWM``) only
 grows, and the allocator keeps what earlier workloads freed, so two workloads measured in one
 process would share one high-water mark. The child records its memory after imports, builds
 the workload, runs a few steps and reports
@@ -36,8 +36,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from mats_lab.mm.bench.spec import BenchSpec
-from mats_lab.mm.bench.workloads import Workload
+from mats_lab.trial.bench.spec import BenchSpec
+from mats_lab.trial.bench.workloads import Workload
 
 __all__ = [
     "child_measure",
@@ -149,7 +149,7 @@ def saved_activations(workload: Workload) -> dict[str, int]:
 def measure_peak_memory(spec: BenchSpec, name: str, timeout: float = 1800.0) -> dict[str, float]:
     """Run workload ``name`` in a fresh Python process and return its memory figures in MiB
     (``peak``, ``state``, ``activation_peak``, ``source``)."""
-    cmd = [sys.executable, "-m", "mats_lab.mm.bench.child", spec.to_json(), name]
+    cmd = [sys.executable, "-m", "mats_lab.trial.bench.child", spec.to_json(), name]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:
@@ -173,7 +173,7 @@ def child_measure(spec: BenchSpec, name: str) -> dict[str, float | str]:
     it runs into memory; the peak is then taken over the following steps, from the steady
     state, and the steady state is counted from its tensors.
     """
-    from mats_lab.mm.bench.workloads import build_workload
+    from mats_lab.trial.bench.workloads import build_workload
 
     if spec.threads is not None:
         torch.set_num_threads(spec.threads)

@@ -12,7 +12,7 @@ and :func:`~mats_lab.core.selection.select_topk`: the very code path of the forw
 frame selection included.
 
 The entry point is :func:`compute_token_view`; :func:`render_token_view` draws the result with
-:mod:`mats_lab.report.token_picture`.
+:mod:`mats_lab.trial.token_picture`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from mats_lab.trial.configs import FRAME_SAMPLERS
+
 __all__ = [
     "DecodedClip",
     "TokenView",
@@ -36,7 +38,6 @@ __all__ = [
 ]
 
 # Frame samplers whose views are forced to one clip in test mode.
-_SAMPLERS = {"SampleFrames", "CandidateSampleFrames", "DenseSampleFrames", "UniformSampleFrames"}
 # Multi-view and random crops, replaced by a centre crop of the same size (argument name).
 _TO_CENTRE_CROP = {"ThreeCrop": "crop_size", "TenCrop": "crop_size", "RandomCrop": "size"}
 # Random augmentations (train pipelines only), dropped: the view must be deterministic.
@@ -88,7 +89,7 @@ def single_view_pipeline(pipeline: Sequence[Mapping[str, Any]]) -> list[dict]:
         kind = step.get("type")
         if kind in _DROPPED:
             continue
-        if kind in _SAMPLERS:
+        if kind in FRAME_SAMPLERS:
             step["num_clips"] = 1
             step["test_mode"] = True
             step.pop("twice_sample", None)
@@ -319,7 +320,7 @@ def compute_token_view(
         keep_ratio: overrides the backbone's ``keep_ratio``.
         checkpoint: weights for the model (``backbone.*`` keys, or a bare backbone state
             dict); without one the weights are the seeded fresh initialisation.
-        cfg_options: dotted config overrides (checked, see :mod:`mats_lab.mm.configs`).
+        cfg_options: dotted config overrides (checked, see :mod:`mats_lab.trial.configs`).
         window: ``(start, end)`` source frames the sampler may use.
 
     Raises:
@@ -331,8 +332,8 @@ def compute_token_view(
 
     import mats_lab.mm  # noqa: F401  (registers the components)
     from mats_lab.core.selection import select_topk
-    from mats_lab.mm.configs import load_config
     from mats_lab.models.vit import VideoViT
+    from mats_lab.trial.configs import load_config
 
     init_default_scope("mmaction")
     options = dict(cfg_options or {})
@@ -385,7 +386,7 @@ def render_token_view(view: TokenView, out: str | Path, title: str = "") -> tupl
 
     With frame selection every candidate tubelet has a panel, the dropped ones greyed.
     """
-    from mats_lab.report.token_picture import kept_mask, render_token_picture
+    from mats_lab.trial.token_picture import kept_mask, render_token_picture
 
     t_s = view.tubelet_size
     mask = kept_mask(view.kept, view.grid)  # (t, h, w)

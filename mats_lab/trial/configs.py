@@ -13,6 +13,18 @@ from pathlib import Path
 
 from mmengine.config import Config, ConfigDict
 
+#: Pipeline transforms that pick a clip's frames and take a ``clip_len`` (the ``frame_budget``
+#: knob sets it; the token view finds the sampler by it).
+FRAME_SAMPLERS = frozenset(
+    {
+        "SampleFrames",
+        "CandidateSampleFrames",
+        "DenseSampleFrames",
+        "UniformSample",
+        "UniformSampleFrames",
+    }
+)
+
 
 class UnknownConfigKey(KeyError):
     """An override names a config path that does not exist."""
