@@ -256,3 +256,30 @@ def test_cli_passes_alpha_and_refuses_a_bad_one(monkeypatch):
     assert seen[0].alpha == 0.01 and "--alpha 0.01" in seen[0].command
     bad = CliRunner().invoke(app, ["report", "some-study", "--alpha", "1.5"])
     assert bad.exit_code != 0 and "--alpha 1.5" in bad.output
+
+
+def test_one_seed_report_files_say_so_and_mark_no_winner(tmp_path):
+    from mats_lab.report import build, pages
+
+    s = two_factor(seeds=(0,))
+    report = build.Report("2f", tmp_path / "2f", s)
+    files = build.write_tables(report, build.ReportOptions(out=tmp_path), "caption")
+    assert sorted(f.name for f in files) == sorted(
+        f"{kind}.{fmt}" for kind in ("results", "stats") for fmt in build.FORMATS
+    )
+    results = (tmp_path / "2f" / "results.md").read_text()
+    assert "**" not in results and "<strong>" not in report.html
+    blocks = index.index_blocks(
+        s,
+        markdown=report.markdown,
+        html=report.html,
+        stats=(report.stats_markdown, report.stats_html),
+        notes=index.seed_notes(s),
+        command="mats-lab report 2f",
+        formats=build.FORMATS,
+    )
+    page = pages.page_markdown(blocks)
+    assert "One seed per configuration: this table ranks nothing." in page
+    assert "## Statistics against the baseline" in page and "| n<2 " in page
+    stats = pd.read_csv(tmp_path / "2f" / "stats.csv")
+    assert set(stats["verdict"]) == {"baseline", "n<2"} and stats["p"].isna().all()

@@ -296,7 +296,8 @@ def write_compare(datas: list[StudyData], reports: list[Report], options: Report
     """One table (and figures) over several studies."""
     summary = compare([r.summary for r in reports])
     folder = options.out / ("compare-" + "-".join(_safe(d.name) for d in datas))[:120]
-    report = Report(summary.study, folder, summary, notes=[n for r in reports for n in r.notes])
+    study_notes = [f"study {r.name}: {n}" for r in reports for n in r.notes]
+    report = Report(summary.study, folder, summary, notes=study_notes)
     caption = f"{summary.study}: " + index.table_caption(summary)
     report.files += write_tables(report, options, caption)
     bundles = sorted({b for d in datas for b in d.bundles})
