@@ -140,7 +140,7 @@ def index_blocks(
     statistics table (``stats``: its Markdown and HTML; empty: none), the figures, the token
     picture (``tokens``: its path or None, and a note), the trials left out of the table, and
     the notes."""
-    from mats_lab.lab.records import git_commit
+    from mats_lab.protocol.provenance import git_commit
 
     figs = figs or []
     B = pages.Block
