@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 __all__ = ["NO_TEST", "Interval", "Paired", "paired", "seed_interval", "verdict"]
 
@@ -66,6 +65,8 @@ def seed_interval(values: np.ndarray | pd.Series, alpha: float = 0.05) -> Interv
     std = float(np.std(x, ddof=1))
     if std == 0:
         return Interval(mean, 0.0, mean, mean, n)
+    from scipy import stats  # ~0.6 s to import: only when a report has numbers to test
+
     low, high = stats.t.interval(1 - alpha, n - 1, loc=mean, scale=std / math.sqrt(n))
     return Interval(mean, std, float(low), float(high), n)
 
@@ -90,6 +91,8 @@ def paired(config: pd.Series, baseline: pd.Series, alpha: float = 0.05) -> Paire
         return Paired(n, mean, math.nan, math.nan, math.nan)
     if np.all(diffs == diffs[0]):  # no spread: the difference is known exactly
         return Paired(n, mean, mean, mean, 1.0 if mean == 0 else 0.0)
+    from scipy import stats
+
     test = stats.ttest_rel(config.loc[shared].to_numpy(float), baseline.loc[shared].to_numpy(float))
     ci = test.confidence_interval(confidence_level=1 - alpha)
     return Paired(n, mean, float(ci.low), float(ci.high), float(test.pvalue))
