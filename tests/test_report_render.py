@@ -377,3 +377,17 @@ def test_legends_never_cover_data():
     )
     fig = plots.draw_curves(curves, {"val/acc/top1": "val top-1 (%)"}, "corners")
     _legend_covers_nothing(fig, curves[["step", "mean"]].to_numpy() * [1, 100])
+
+
+def test_cells_and_headers_are_escaped_in_every_format():
+    s = study(STANDARD)
+    s.table = s.table.rename(columns={"recipe": "re<c>ipe"})
+    s.config_columns = ["method", "re<c>ipe", "keep_ratio"]
+    s.table["method"] = ["<script>x</script>", "a|b", "50%_&"]
+    page = tables.to_html(s)
+    assert "<script>" not in page and "&lt;script&gt;x&lt;/script&gt;" in page
+    assert "re&lt;c&gt;ipe" in page
+    rows = markdown_rows(tables.to_markdown(s))
+    assert rows[2][0] == "a\\|b" and len(rows[2]) == len(rows[0])  # the pipe stays in its cell
+    tex = tables.to_latex(s)
+    assert r"50\%\_\&" in tex and r"re\textless{}c\textgreater{}ipe" in tex
