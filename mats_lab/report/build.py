@@ -240,16 +240,16 @@ def write_tables(report: Report, options: ReportOptions, caption: str) -> list[P
         f"against the baseline the difference paired by seed, its {level} interval and the "
         f"paired t-test (verdict at alpha {summary.alpha:g})."
     )
+    report.stats_markdown = tables.markdown_table(headers, rows)
+    report.stats_html = tables.html_table(headers, rows, [""] * len(rows))
     stats_render = {
-        "md": lambda: tables.markdown_table(headers, rows),
+        "md": lambda: report.stats_markdown,
         "csv": lambda: stats_table.frame(summary).to_csv(index=False),
         "tex": lambda: tables.latex_table(headers, rows, stats_caption, f"{label}-stats"),
         "html": lambda: pages.page_html(
             f"{summary.study}: statistics", [pages.Block("table", html=report.stats_html)]
         ),
     }
-    report.stats_markdown = stats_render["md"]()
-    report.stats_html = tables.html_table(headers, rows, [""] * len(rows))
     for fmt in options.formats:
         path = folder / f"stats.{fmt}"
         path.write_text(stats_render[fmt]())
