@@ -62,7 +62,7 @@ def select_tubelets(
     batch, num_candidates = counts.shape
     if not 1 <= num_select <= num_candidates:
         raise ValueError(f"cannot select {num_select} of {num_candidates} tubelets")
-    if (counts < 0).any():
+    if not counts.is_meta and (counts < 0).any():  # meta tensors hold no values to check
         raise ValueError("tubelet counts must be non-negative")
     if sample:
         weights = counts.double()

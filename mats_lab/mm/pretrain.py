@@ -80,7 +80,7 @@ class MATSPretrainer(BaseModel):
 
     def generator(self, device: torch.device) -> torch.Generator | None:
         """The masking generator, seeded per process rank, made on first use."""
-        if self.seed is None:
+        if self.seed is None or device.type == "meta":  # meta: shapes only, no draws
             return None
         if self._generator is None or self._generator.device != device:
             self._generator = torch.Generator(device=device)

@@ -211,7 +211,7 @@ class VideoViT(nn.Module):
 
     def generator(self, device: torch.device) -> torch.Generator | None:
         """The seeded generator of the random draws, made on first use on ``device``."""
-        if self.seed is None:
+        if self.seed is None or device.type == "meta":  # meta: shapes only, no draws
             return None
         if self._generator is None or self._generator.device != device:
             self._generator = torch.Generator(device=device)

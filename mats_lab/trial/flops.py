@@ -110,12 +110,22 @@ def clip_shapes(backbone: VideoViT) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def model_cost(model: nn.Module) -> ModelCost:
-    """Count one clip through a built model (a ``Recognizer3D`` or :class:`MATSPretrainer`)."""
+    """Count one clip through a built model (a ``Recognizer3D`` or :class:`MATSPretrainer`).
+
+    The random clip is made on the model's device with its floating dtype (a model on CUDA
+    after ``Runner`` moved it, a bf16 model, or the ``meta`` device, where nothing is
+    computed and the count still comes out).
+    """
     backbone = find_backbone(model)
     train_clip, test_clip = clip_shapes(backbone)
+    weight = backbone.patch_embed.projection.weight
+    # A seeded generator on the CPU, then a copy: the same clip on every device, and the
+    # caller's global random state untouched.
+    generator = torch.Generator().manual_seed(0)
 
     def run(clip_shape: tuple[int, ...]) -> None:
-        clip = torch.randn(clip_shape)
+        clip = torch.randn(clip_shape, generator=generator)
+        clip = clip.to(device=weight.device, dtype=weight.dtype)
         if isinstance(model, MATSPretrainer):
             model(clip, mode="tensor")
         else:  # a recogniser: backbone, then the head on its features

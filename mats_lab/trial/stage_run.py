@@ -108,8 +108,11 @@ def _cost(runner: Any) -> dict:
     from mats_lab.trial.flops import model_cost
 
     model = getattr(runner.model, "module", runner.model)
+    device = next(model.parameters()).device
+    # The count runs the model once: keep its draws (drop path, masks) out of every RNG.
+    devices = [device.index or 0] if device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=devices):
             cost = model_cost(model)
     except TypeError:  # not a MATS/VideoMAE ViT: count nothing rather than fail the trial
         return {"params_m": sum(p.numel() for p in model.parameters()) / 1e6}
