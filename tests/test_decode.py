@@ -235,6 +235,12 @@ def _patch_probe(monkeypatch: pytest.MonkeyPatch, **changes: Any) -> None:
         return dataclasses.replace(real(path), **changes)
 
     monkeypatch.setattr(decode, "probe_video", fake)
+    real_container = decode.probe_container
+
+    def fake_container(container: Any, path: str) -> decode.StreamInfo:
+        return dataclasses.replace(real_container(container, path), **changes)
+
+    monkeypatch.setattr(decode, "probe_container", fake_container)
 
 
 @pytest.mark.parametrize("backend", ["pyav", "opencv"])

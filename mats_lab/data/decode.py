@@ -46,7 +46,14 @@ import av
 import cv2
 import numpy as np
 
-from mats_lab.data.probe import StreamInfo, VideoDecodeError, frame_timestamp, probe_video
+from mats_lab.data.probe import (
+    StreamInfo,
+    VideoDecodeError,
+    frame_timestamp,
+    open_container,
+    probe_container,
+    probe_video,
+)
 
 __all__ = [
     "BACKENDS",
@@ -182,12 +189,28 @@ class PyAVReader(VideoReader):
     def __init__(
         self, path: str | os.PathLike[str], num_threads: int = 1, info: StreamInfo | None = None
     ) -> None:
-        super().__init__(path, num_threads, info)
         self._container: Any = None
+        if info is None:  # probe through the container this reader then decodes from
+            path = os.fspath(path)
+            container = open_container(path)
+            try:
+                info = probe_container(container, path)
+            except BaseException:
+                container.close()
+                raise
+            try:
+                container.seek(0)
+            except av.FFmpegError:
+                container.close()  # reopened on the first read
+            else:
+                self._container = container
+        super().__init__(path, num_threads, info)
         self._frames: Iterator[Any] | None = None
         self._pending: Any = None  # a frame decoded but not yet consumed
         self._pos = 0  # index of the next frame the decoder yields
         self.seeks = 0  # seeks done (for tests and benchmarks)
+        if self._container is not None:
+            self._start_decoding()
 
     def _open(self) -> None:
         if self._container is not None:
@@ -196,8 +219,15 @@ class PyAVReader(VideoReader):
             self._container = av.open(self.path)
         except av.FFmpegError as err:
             raise VideoDecodeError(f"{self.path}: cannot open the file ({err})") from err
+        self._start_decoding()
+
+    def _start_decoding(self) -> None:
+        """Set the decoder's threads and decode from the container's current position."""
         stream = self._container.streams.video[0]
-        if self.num_threads != 1:
+        if self.num_threads == 1:  # PyAV's default would be several slice threads
+            stream.thread_type = "NONE"
+            stream.codec_context.thread_count = 1
+        else:
             stream.thread_type = "AUTO"
             stream.codec_context.thread_count = max(self.num_threads, 0)
         self._frames = self._container.decode(stream)

@@ -293,33 +293,49 @@ def probe_video(path: str | os.PathLike[str]) -> StreamInfo:
             a stream whose decoder repeats or skips a frame. The message names the file.
     """
     path = os.fspath(path)
+    with open_container(path) as container:
+        return probe_container(container, path)
+
+
+def open_container(path: str) -> Any:
+    """``av.open(path)`` after :func:`check_file`, failures as :class:`VideoDecodeError`."""
     check_file(path)
     try:
-        with av.open(path) as container:
-            if not container.streams.video:
-                raise VideoDecodeError(f"{path}: no video stream", "unreadable")
-            stream = container.streams.video[0]
-            container_frames = _container_frame_count(stream)
-            rate = stream.average_rate or stream.guessed_rate
-            fps = float(rate) if rate else 0.0
-            time_base = stream.time_base or Fraction(1, 1)
-            height, width = stream.codec_context.height, stream.codec_context.width
-            codec = stream.codec_context.name
-            stated = container.duration  # microseconds, or None
-            container_duration_s = float(stated) / 1e6 if stated and stated > 0 else 0.0
-            stored_pts = not set(container.format.name.split(",")) & _NO_STORED_PTS
-            packets: list[tuple[int | None, bool]] = []
-            try:
-                for p in container.demux(stream):
-                    if p.size > 0 and not p.is_discard:
-                        packets.append((p.pts, bool(p.is_keyframe)))
-            except av.FFmpegError as err:
-                if not packets:
-                    raise
-                raise VideoDecodeError(
-                    f"{path}: the stream breaks off after {len(packets)} packets ({err})",
-                    "truncated",
-                ) from err
+        return av.open(path)
+    except av.FFmpegError as err:
+        raise VideoDecodeError(
+            f"{path}: cannot read the file as a video ({err})", _open_error_kind(path, err)
+        ) from err
+
+
+def probe_container(container: Any, path: str) -> StreamInfo:
+    """:func:`probe_video` on an open PyAV input ``container`` of ``path``; demuxes it to
+    the end (seek back before decoding from it)."""
+    try:
+        if not container.streams.video:
+            raise VideoDecodeError(f"{path}: no video stream", "unreadable")
+        stream = container.streams.video[0]
+        container_frames = _container_frame_count(stream)
+        rate = stream.average_rate or stream.guessed_rate
+        fps = float(rate) if rate else 0.0
+        time_base = stream.time_base or Fraction(1, 1)
+        height, width = stream.codec_context.height, stream.codec_context.width
+        codec = stream.codec_context.name
+        stated = container.duration  # microseconds, or None
+        container_duration_s = float(stated) / 1e6 if stated and stated > 0 else 0.0
+        stored_pts = not set(container.format.name.split(",")) & _NO_STORED_PTS
+        packets: list[tuple[int | None, bool]] = []
+        try:
+            for p in container.demux(stream):
+                if p.size > 0 and not p.is_discard:
+                    packets.append((p.pts, bool(p.is_keyframe)))
+        except av.FFmpegError as err:
+            if not packets:
+                raise
+            raise VideoDecodeError(
+                f"{path}: the stream breaks off after {len(packets)} packets ({err})",
+                "truncated",
+            ) from err
     except av.FFmpegError as err:
         raise VideoDecodeError(
             f"{path}: cannot read the file as a video ({err})", _open_error_kind(path, err)
