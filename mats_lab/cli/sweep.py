@@ -31,12 +31,25 @@ def _devices(text: str | None) -> list[int] | int | str | None:
         fail(f"--devices: {exc}")
 
 
+def _preflight(spec, study: Path) -> int:  # noqa: ANN001
+    """Refuse the study (exit 2) when any stage of any trial cannot run; the stages checked."""
+    from mats_lab.lab.preflight import PreflightError, check_study
+    from mats_lab.protocol.spec import study_paths
+
+    _, root = study_paths(spec, study)
+    try:
+        return check_study(spec, study, root)
+    except PreflightError as exc:
+        fail(f"{exc}\nnothing was started: fix the study file and run again")
+
+
 def _dry_run(spec, study: Path) -> None:  # noqa: ANN001
     from mats_lab.lab.space import grid_points, plan_stages
     from mats_lab.protocol.spec import study_paths
 
+    checked = _preflight(spec, study)
     folder, root = study_paths(spec, study)
-    typer.echo(f"study {spec.name}  folder {folder}")
+    typer.echo(f"study {spec.name}  folder {folder}  ({checked} distinct stages check out)")
     if spec.sampler.type != "grid":
         typer.echo(
             f"sampler {spec.sampler.type} (seed {spec.sampler.seed}): trials are sampled as the "
@@ -89,6 +102,7 @@ def sweep(
 def _run(spec, study, devices, max_trials, fresh, storage, tracking_uri, worker):  # noqa: ANN001
     from mats_lab.lab.sweep import Sweep, SweepOptions
 
+    _preflight(spec, study)
     options = SweepOptions(
         devices=_devices(devices),
         max_trials=max_trials,
