@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from mats_lab.cli.main import app
 from mats_lab.report import index, stats_table, tables
-from mats_lab.report.stats import Paired, by_seed, paired, seed_interval, verdict
+from mats_lab.report.stats import Paired, paired, paired_rows, seed_interval, seed_table, verdict
 from mats_lab.report.summarise import summarise
 
 T975_2, T95_2, T975_3 = 4.302653, 2.919986, 3.182446
@@ -78,11 +78,33 @@ def test_paired_difference_interval_and_test():
 
 
 def test_a_seed_run_twice_counts_once_with_its_mean():
-    values = pd.Series([0.60, 0.63, 0.65, 0.62])
-    seeds = pd.Series([0, 1, 1, 2], dtype="Int64")
-    assert by_seed(values, seeds).to_dict() == pytest.approx({0: 0.60, 1: 0.64, 2: 0.62})
-    with_missing = by_seed(pd.Series([0.1, 0.2]), pd.Series([0, None], dtype="Int64"))
-    assert with_missing.to_dict() == {0: 0.1}  # a trial without a seed cannot pair
+    values = pd.Series([0.60, 0.63, 0.65, 0.62, 0.1, np.nan])
+    rows = pd.Series(["a", "a", "a", "a", "b", "b"])
+    seeds = pd.Series([0, 1, 1, 2, None, 0], dtype="Int64")
+    table = seed_table(values, rows, seeds)
+    assert table.loc["a"].to_dict() == pytest.approx({0: 0.60, 1: 0.64, 2: 0.62})
+    assert "b" not in table.index  # no seed, or no value: nothing to pair
+
+
+def test_rows_with_different_seeds_are_each_paired_on_their_own_seeds():
+    table = pd.DataFrame(
+        [
+            [0.60, 0.64, 0.62, 0.66],  # every seed: differences 0.10, 0.12, 0.08, 0.10
+            [0.60, 0.64, 0.62, np.nan],  # seeds 0-2: differences 0.10, 0.12, 0.08
+            [np.nan, 0.70, np.nan, np.nan],  # one pair: no test
+            [0.55, 0.57, 0.59, 0.61],  # +0.05 in every pair: exact
+        ],
+        index=["all", "three", "one", "exact"],
+        columns=[0, 1, 2, 3],
+    )
+    out = paired_rows(table, BASE)
+    assert out["pairs"].tolist() == [4, 3, 1, 4]
+    assert out["diff"].tolist() == pytest.approx([0.10, 0.10, 0.18, 0.05])
+    assert out.loc["all", "p"] == pytest.approx(p_df3(0.10 / (math.sqrt(0.0008 / 3) / 2)), rel=1e-4)
+    assert out.loc["three", "p"] == pytest.approx(p_df2(0.10 / (0.02 / math.sqrt(3))), rel=1e-4)
+    assert out.loc["three", "high"] == pytest.approx(0.10 + T975_2 * 0.02 / math.sqrt(3), abs=1e-6)
+    assert math.isnan(out.loc["one", "p"]) and math.isnan(out.loc["one", "low"])
+    assert out.loc["exact", ["low", "high", "p"]].tolist() == pytest.approx([0.05, 0.05, 0.0])
 
 
 def test_fewer_than_two_pairs_is_no_test():

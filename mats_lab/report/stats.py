@@ -1,19 +1,25 @@
 """Statistics over seeds, pure (numpy, pandas and scipy.stats; no I/O, no drawing).
 
-- :func:`seed_interval`: the mean of one configuration's trials, the sample std (``ddof=1``)
-  and the two-sided confidence interval of the mean from Student's t with ``n - 1`` degrees of
-  freedom (``scipy.stats.t.interval``); no std and no interval for fewer than 2 values.
-- :func:`paired`: a configuration against the baseline, paired by seed: only the seeds both
-  have count, a seed run twice counts once (its mean). The mean difference (configuration minus
-  baseline), its confidence interval and the two-sided paired t-test
-  (``scipy.stats.ttest_rel``) — or no test at all with fewer than 2 pairs.
+- :func:`intervals`: for every configuration the two-sided confidence interval of the mean
+  over its seeds, from Student's t with ``n - 1`` degrees of freedom
+  (``scipy.stats.t.interval``); none for fewer than 2 values.
+- :func:`seed_table`: one value per configuration and seed (rows x seeds); a seed run twice
+  counts once, with its mean; trials without a seed or a value are left out.
+- :func:`paired_rows`: every configuration against the baseline, paired by seed: only the seeds
+  both have count. The mean difference (configuration minus baseline), its confidence interval
+  and the two-sided paired t-test (``scipy.stats.ttest_rel``) — no test with fewer than 2 pairs.
 - :func:`verdict`: ``better`` / ``worse`` (p < alpha, in the metric's direction), ``no evidence``,
   or ``n<2``.
 
 The confidence level is ``1 - alpha`` everywhere, so a difference is called better or worse
 exactly when its interval leaves out zero. A difference that is the same in every pair (a
-counted cost such as GMACs) has no spread: its interval is the point itself and the test
-calls it significant unless it is zero (scipy gives +-inf / NaN there, with a warning).
+counted cost such as GMACs; the same up to float rounding, 1e-9 relative) has no spread: its
+interval is the point itself and the test calls it significant unless it is zero (scipy gives
++-inf / NaN there, with a warning).
+
+scipy is called once per metric on whole arrays (a study of 200 configurations is one call,
+not 200), and imported only when there is something to test (``scipy.stats`` takes about
+half a second to import).
 """
 
 from __future__ import annotations
@@ -24,7 +30,17 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-__all__ = ["NO_TEST", "Interval", "Paired", "paired", "seed_interval", "verdict"]
+__all__ = [
+    "NO_TEST",
+    "Interval",
+    "Paired",
+    "intervals",
+    "paired",
+    "paired_rows",
+    "seed_interval",
+    "seed_table",
+    "verdict",
+]
 
 NO_TEST = "n<2"  # the verdict when fewer than 2 seeds pair up
 BETTER, WORSE, NO_EVIDENCE = "better", "worse", "no evidence"
@@ -52,50 +68,92 @@ class Paired:
     p: float
 
 
+def intervals(
+    mean: np.ndarray, std: np.ndarray, n: np.ndarray, alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(low, high)``, each ``(R,)``: the ``1 - alpha`` t interval of each of ``R`` means
+    from its sample std (``ddof=1``) and count; NaN for ``n < 2``, the mean itself for std 0."""
+    mean, std = np.asarray(mean, dtype=float), np.asarray(std, dtype=float)
+    n = np.asarray(n, dtype=float)
+    low, high = np.full(mean.shape, np.nan), np.full(mean.shape, np.nan)
+    exact = (n >= 2) & (std == 0)
+    low[exact] = high[exact] = mean[exact]
+    spread = (n >= 2) & (std > 0)
+    if spread.any():
+        from scipy import stats  # imported only when there is something to compute
+
+        low[spread], high[spread] = stats.t.interval(
+            1 - alpha, n[spread] - 1, loc=mean[spread], scale=std[spread] / np.sqrt(n[spread])
+        )
+    return low, high
+
+
 def seed_interval(values: np.ndarray | pd.Series, alpha: float = 0.05) -> Interval:
-    """The ``1 - alpha`` t interval of the mean of ``values`` (shape ``(n,)``, NaN dropped)."""
+    """Mean, std and ``1 - alpha`` t interval of ``values`` (shape ``(n,)``, NaN dropped)."""
     x = np.asarray(values, dtype=float)
     x = x[~np.isnan(x)]
     n = len(x)
-    if n == 0:
-        return Interval(math.nan, math.nan, math.nan, math.nan, 0)
-    mean = float(np.mean(x))
-    if n < 2:
-        return Interval(mean, math.nan, math.nan, math.nan, n)
-    std = float(np.std(x, ddof=1))
-    if std == 0:
-        return Interval(mean, 0.0, mean, mean, n)
-    from scipy import stats  # ~0.6 s to import: only when a report has numbers to test
-
-    low, high = stats.t.interval(1 - alpha, n - 1, loc=mean, scale=std / math.sqrt(n))
-    return Interval(mean, std, float(low), float(high), n)
+    mean = float(np.mean(x)) if n else math.nan
+    std = float(np.std(x, ddof=1)) if n >= 2 else math.nan
+    low, high = intervals(np.array([mean]), np.array([std]), np.array([n]), alpha)
+    return Interval(mean, std, float(low[0]), float(high[0]), n)
 
 
-def by_seed(values: pd.Series, seeds: pd.Series) -> pd.Series:
-    """One value per seed (the mean of repeats), seeds without a value or a number dropped."""
-    frame = pd.DataFrame({"seed": seeds.to_numpy(), "value": values.to_numpy(float)})
-    frame = frame.dropna()
-    return frame.groupby("seed")["value"].mean()
+def seed_table(values: pd.Series, rows: pd.Series, seeds: pd.Series) -> pd.DataFrame:
+    """``(R, S)``: the mean value of every row label and seed, from per-trial ``values``,
+    ``rows`` (a label per trial) and ``seeds``; NaN where a row has no value for a seed."""
+    frame = pd.DataFrame(
+        {"row": rows.to_numpy(), "seed": seeds.to_numpy(), "value": values.to_numpy(float)}
+    ).dropna()
+    return frame.groupby(["row", "seed"], sort=False)["value"].mean().unstack("seed")
+
+
+def paired_rows(table: pd.DataFrame, baseline: pd.Series, alpha: float = 0.05) -> pd.DataFrame:
+    """Every row of ``table`` (``(R, S)``: rows x seeds, NaN where missing) minus ``baseline``
+    (``(S',)``, indexed by seed), paired over the seeds both have: ``pairs, diff, low, high, p``
+    per row (see :class:`Paired`)."""
+    x = table.to_numpy(float)
+    y = baseline.reindex(table.columns).to_numpy(float)
+    diffs = x - y[None, :]  # (R, S); NaN where either side lacks the seed
+    ok = ~np.isnan(diffs)
+    pairs = ok.sum(axis=1)
+    out = pd.DataFrame(
+        {"pairs": pairs, "diff": np.nan, "low": np.nan, "high": np.nan, "p": np.nan},
+        index=table.index,
+    )
+    some = pairs > 0
+    filled = np.where(ok, diffs, 0.0)
+    out.loc[some, "diff"] = filled[some].sum(axis=1) / pairs[some]
+    top = np.where(ok, diffs, -np.inf).max(axis=1)
+    bottom = np.where(ok, diffs, np.inf).min(axis=1)
+    # no spread (up to float rounding): the difference is known exactly
+    exact = (pairs >= 2) & np.isclose(top, bottom, rtol=1e-9, atol=1e-12)
+    out.loc[exact, "low"] = out.loc[exact, "high"] = out.loc[exact, "diff"]
+    out.loc[exact, "p"] = np.where(out.loc[exact, "diff"] == 0, 1.0, 0.0)
+    testable = (pairs >= 2) & ~exact
+    if testable.any():
+        from scipy import stats
+
+        patterns = pd.DataFrame(ok[testable]).drop_duplicates().to_numpy()
+        for pattern in patterns:  # rows sharing the same seeds with the baseline: one call
+            chosen = testable & (ok == pattern).all(axis=1)
+            a = x[chosen][:, pattern]
+            b = np.broadcast_to(y[pattern], a.shape)
+            test = stats.ttest_rel(a, b, axis=1)
+            ci = test.confidence_interval(confidence_level=1 - alpha)
+            out.loc[chosen, "low"] = ci.low
+            out.loc[chosen, "high"] = ci.high
+            out.loc[chosen, "p"] = test.pvalue
+    return out
 
 
 def paired(config: pd.Series, baseline: pd.Series, alpha: float = 0.05) -> Paired:
-    """``config`` minus ``baseline``, both indexed by seed (see :func:`by_seed`), over the seeds
-    both have: mean difference, its ``1 - alpha`` interval and the paired t-test's p-value."""
-    shared = config.index.intersection(baseline.index)
-    diffs = config.loc[shared].to_numpy(float) - baseline.loc[shared].to_numpy(float)
-    n = len(diffs)
-    if n == 0:
-        return Paired(0, math.nan, math.nan, math.nan, math.nan)
-    mean = float(np.mean(diffs))
-    if n < 2:
-        return Paired(n, mean, math.nan, math.nan, math.nan)
-    if np.all(diffs == diffs[0]):  # no spread: the difference is known exactly
-        return Paired(n, mean, mean, mean, 1.0 if mean == 0 else 0.0)
-    from scipy import stats
-
-    test = stats.ttest_rel(config.loc[shared].to_numpy(float), baseline.loc[shared].to_numpy(float))
-    ci = test.confidence_interval(confidence_level=1 - alpha)
-    return Paired(n, mean, float(ci.low), float(ci.high), float(test.pvalue))
+    """``config`` minus ``baseline``, both indexed by seed, over the seeds both have: mean
+    difference, its ``1 - alpha`` interval and the paired t-test's p-value."""
+    seeds = config.index.union(baseline.index)
+    row = paired_rows(pd.DataFrame([config.reindex(seeds)], columns=seeds), baseline, alpha)
+    first = row.iloc[0]
+    return Paired(int(first["pairs"]), *(float(first[k]) for k in ("diff", "low", "high", "p")))
 
 
 def verdict(result: Paired, maximize: bool, alpha: float = 0.05) -> str:

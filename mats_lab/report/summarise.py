@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from mats_lab.report.stats import NO_TEST, by_seed, paired, seed_interval, verdict
+from mats_lab.report.stats import Paired, intervals, paired_rows, seed_table, verdict
 
 __all__ = [
     "Column",
@@ -297,40 +297,33 @@ def _statistics(
     alpha: float,
 ) -> None:
     """The interval and paired-test columns of every metric (module docstring), in place."""
-    rows = [str(i) for i in table.index]
-    groups = {str(k): v for k, v in complete.groupby(labels[complete.index], sort=False)}
+    rows = labels[complete.index]
     for col in columns:
-        lows, highs, pairs, diffs, d_lows, d_highs, ps, verdicts = ([] for _ in range(8))
-        base = (
-            by_seed(groups[baseline][col.metric], groups[baseline]["seed"])
-            if baseline is not None
-            else None
+        key = col.key
+        low, high = intervals(
+            table[f"{key}.mean"].to_numpy(float),
+            table[f"{key}.std"].to_numpy(float),
+            table[f"{key}.n"].to_numpy(float),
+            alpha,
         )
-        for label in rows:
-            group = groups[label]
-            ci = seed_interval(group[col.metric], alpha)
-            lows.append(ci.low)
-            highs.append(ci.high)
-            if label == baseline or base is None:
-                result = paired(pd.Series(dtype=float), pd.Series(dtype=float), alpha)
-                word = "baseline" if label == baseline else NO_TEST
-            else:
-                result = paired(by_seed(group[col.metric], group["seed"]), base, alpha)
-                word = verdict(result, col.maximize, alpha)
-            pairs.append(result.pairs)
-            diffs.append(result.diff)
-            d_lows.append(result.low)
-            d_highs.append(result.high)
-            ps.append(result.p)
-            verdicts.append(word)
-        table[f"{col.key}.ci_lo"] = lows
-        table[f"{col.key}.ci_hi"] = highs
-        table[f"{col.key}.pairs"] = pairs
-        table[f"{col.key}.diff"] = diffs
-        table[f"{col.key}.diff_lo"] = d_lows
-        table[f"{col.key}.diff_hi"] = d_highs
-        table[f"{col.key}.p"] = ps
-        table[f"{col.key}.verdict"] = verdicts
+        table[f"{key}.ci_lo"] = low
+        table[f"{key}.ci_hi"] = high
+        per_seed = seed_table(complete[col.metric], rows, complete["seed"]).reindex(table.index)
+        base = per_seed.loc[baseline] if baseline is not None else pd.Series(dtype=float)
+        result = paired_rows(per_seed, base, alpha)
+        if baseline is not None:  # the baseline against itself: nothing to test
+            result.loc[baseline] = [0, np.nan, np.nan, np.nan, np.nan]
+        table[f"{key}.pairs"] = result["pairs"].astype(int)
+        table[f"{key}.diff"] = result["diff"]
+        table[f"{key}.diff_lo"] = result["low"]
+        table[f"{key}.diff_hi"] = result["high"]
+        table[f"{key}.p"] = result["p"]
+        table[f"{key}.verdict"] = [
+            "baseline"
+            if label == baseline
+            else verdict(Paired(int(r.pairs), r.diff, r.low, r.high, r.p), col.maximize, alpha)
+            for label, r in zip(table.index, result.itertuples(), strict=True)
+        ]
 
 
 def summarise(
