@@ -50,24 +50,13 @@ def convert_ckpt(
     to: str = typer.Option("recognizer", "--to", help="recognizer or pretrainer"),
 ) -> None:
     """Convert an official VideoMAE / EVEREST checkpoint to mats-lab / MMAction2 keys."""
-    import torch
+    from mats_lab.trial.convert_ckpt import convert_checkpoint
 
-    from mats_lab.models.convert import TARGETS, convert_official_state_dict, unwrap_state_dict
-
-    if to not in TARGETS:
-        fail(f"--to must be one of {', '.join(TARGETS)}, got {to!r}")
-    import argparse
-
-    # Official checkpoints may carry their argparse namespace; allow exactly that class.
     try:
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            checkpoint = torch.load(src, map_location="cpu", weights_only=True)
-        state = convert_official_state_dict(unwrap_state_dict(checkpoint), to)
+        count = convert_checkpoint(src, dst, to)
     except (ValueError, RuntimeError, OSError) as err:
-        fail(f"{src}: {err}")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": state, "meta": {"converted_from": str(src), "target": to}}, dst)
-    typer.echo(f"wrote {dst}: {len(state)} tensors for a {to}")
+        fail(f"{src}: {err}" if "--to" not in str(err) else str(err))
+    typer.echo(f"wrote {dst}: {count} tensors for a {to}")
 
 
 def register(app: typer.Typer) -> None:

@@ -38,7 +38,7 @@ from mats_lab.lab.space import (
     point_from_params,
 )
 from mats_lab.protocol.records import StageSpec
-from mats_lab.protocol.spec import StudySpec, Variable
+from mats_lab.protocol.spec import Scalar, StudySpec, Variable
 
 __all__ = ["PreflightError", "check_study", "sample_points"]
 
@@ -58,7 +58,7 @@ class _Checked:
     where: list[str]
 
 
-def _ends(var: Variable) -> list[object]:
+def _ends(var: Variable) -> list[Scalar]:
     if var.int_range is not None:
         return list(var.int_range)
     if var.float_range is not None:
@@ -118,9 +118,9 @@ def check_study(
     if resolve and distinct and not problems:  # missing files first: quick to fix, quick to say
         checked = list(distinct.values())
         for i, error in _resolve_all([c.plan for c in checked]).items():
-            where = checked[i].where
-            more = f" (and {len(where) - 1} more points)" if len(where) > 1 else ""
-            problems.append(f"{where[0]}{more}: {error}")
+            places = checked[i].where
+            more = f" (and {len(places) - 1} more points)" if len(places) > 1 else ""
+            problems.append(f"{places[0]}{more}: {error}")
     if problems:
         raise PreflightError("\n".join(f"{study_file}: {p}" for p in problems))
     return len(distinct)

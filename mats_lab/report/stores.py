@@ -213,7 +213,7 @@ def mlflow_experiments(uri: str) -> list[str]:
 
     _check_uri(uri)
     with _tracking(uri):
-        names = []
+        found: list[str] = []
         for experiment in mlflow.search_experiments():
             runs = mlflow.search_runs(
                 experiment_ids=[experiment.experiment_id],
@@ -221,8 +221,8 @@ def mlflow_experiments(uri: str) -> list[str]:
                 max_results=1,
             )
             if len(runs):
-                names.append(experiment.name)
-    return names
+                found.append(experiment.name)
+    return found
 
 
 def _last_line(text: Any) -> str:
