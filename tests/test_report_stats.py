@@ -12,6 +12,7 @@ of Student's t with 2 degrees of freedom is ``1 - t / sqrt(2 + t^2)``, with 3 de
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -303,5 +304,8 @@ def test_one_seed_report_files_say_so_and_mark_no_winner(tmp_path):
     page = pages.page_markdown(blocks)
     assert "One seed per configuration: this table ranks nothing." in page
     assert "## Statistics against the baseline" in page and "| n<2 " in page
+    html = pages.page_html("2f", blocks)
+    ids = re.findall(r' id="([^"]+)"', html)
+    assert sorted(ids) == ["T_results", "T_stats"]  # two tables on one page, distinct ids
     stats = pd.read_csv(tmp_path / "2f" / "stats.csv")
     assert set(stats["verdict"]) == {"baseline", "n<2"} and stats["p"].isna().all()

@@ -241,7 +241,7 @@ def write_tables(report: Report, options: ReportOptions, caption: str) -> list[P
         f"paired t-test (verdict at alpha {summary.alpha:g})."
     )
     report.stats_markdown = tables.markdown_table(headers, rows)
-    report.stats_html = tables.html_table(headers, rows, [""] * len(rows))
+    report.stats_html = tables.html_table(headers, rows, [""] * len(rows), uuid="stats")
     stats_render = {
         "md": lambda: report.stats_markdown,
         "csv": lambda: stats_table.frame(summary).to_csv(index=False),

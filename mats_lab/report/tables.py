@@ -217,12 +217,13 @@ def _tex_cell(cell: Cell) -> str:
     return text
 
 
-def _styler(headers: list[str], rows: list[list[str]]) -> Any:
-    """A pandas ``Styler`` over ready-made cell strings (no index, fixed ids, no cell ids)."""
+def _styler(headers: list[str], rows: list[list[str]], uuid: str = "results") -> Any:
+    """A pandas ``Styler`` over ready-made cell strings (no index, no cell ids; the table's id
+    ``T_<uuid>`` fixed, so the output repeats and two tables on one page differ)."""
     from pandas.io.formats.style import Styler
 
     frame = pd.DataFrame(rows, columns=pd.Index(headers))
-    return Styler(frame, uuid="report", cell_ids=False).hide(axis="index")
+    return Styler(frame, uuid=uuid, cell_ids=False).hide(axis="index")
 
 
 def latex_table(
@@ -245,10 +246,12 @@ def latex_table(
     return text.replace("\\centering\n", "\\centering\n\\small\n", 1)
 
 
-def html_table(headers: list[str], rows: list[list[Cell]], row_classes: list[str]) -> str:
+def html_table(
+    headers: list[str], rows: list[list[Cell]], row_classes: list[str], uuid: str = "results"
+) -> str:
     """A ``<table class="report">`` fragment written by ``Styler.to_html``: every cell has the
     class ``num`` or ``text`` plus its row's class (``baseline``), best cells in ``<strong>``,
-    deltas in ``<span class="delta">``."""
+    deltas in ``<span class="delta">``; ``uuid`` names the table (id ``T_<uuid>``)."""
     texts, classes = [], []
     for cells, klass in zip(rows, row_classes, strict=True):
         line, kinds = [], []
@@ -262,7 +265,7 @@ def html_table(headers: list[str], rows: list[list[Cell]], row_classes: list[str
             kinds.append(" ".join(k for k in ("num" if cell.numeric else "text", klass) if k))
         texts.append(line)
         classes.append(kinds)
-    styler = _styler(headers, texts).format_index(escape="html", axis=1)
+    styler = _styler(headers, texts, uuid).format_index(escape="html", axis=1)
     if rows:
         styler = styler.set_td_classes(pd.DataFrame(classes, columns=pd.Index(headers)))
     return str(styler.to_html(table_attributes='class="report"'))
