@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from ci_guard import require
 
 pytestmark = pytest.mark.real
 
@@ -12,8 +13,10 @@ VIDEO = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "videos
 
 
 def test_pipelines_deliver_their_clips_and_a_rate(mm) -> None:
-    if not VIDEO.is_file():
-        pytest.skip(f"real clip {VIDEO} is absent (expected the repo's sibling 'shared' folder)")
+    require(
+        VIDEO.is_file(),
+        f"real clip {VIDEO} is absent (expected the repo's sibling 'shared' folder)",
+    )
     from mats_lab.trial.bench.pipeline import PIPELINES, pipeline_throughput
 
     figures = pipeline_throughput(VIDEO, frames=8, size=32, repeats=1)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ci_guard import require
 
 from mats_lab.data.decode import open_video, probe_video
 from mats_lab.data.motion_vectors import motion_magnitude, read_motion_vectors
@@ -18,8 +19,9 @@ CAR = VIDEOS / "car-detection.mp4"
 
 @pytest.fixture(scope="module")
 def car() -> Path:
-    if not CAR.is_file():
-        pytest.skip(f"real clip {CAR} is absent (expected the repo's sibling 'shared' folder)")
+    require(
+        CAR.is_file(), f"real clip {CAR} is absent (expected the repo's sibling 'shared' folder)"
+    )
     return CAR
 
 

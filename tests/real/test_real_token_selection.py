@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from ci_guard import require
 
 pytestmark = pytest.mark.real
 
@@ -45,8 +46,9 @@ CAR_WINDOWS = [(56, 120), (180, 244)]  # source frames [start, end) with cars in
 
 def clip_path(name: str) -> Path:
     path = VIDEOS / name
-    if not path.is_file():
-        pytest.skip(f"real clip {path} is absent (expected the repo's sibling 'shared' folder)")
+    require(
+        path.is_file(), f"real clip {path} is absent (expected the repo's sibling 'shared' folder)"
+    )
     return path
 
 
