@@ -178,7 +178,7 @@ def masked_autoencoder_loss(
         encoder.scores_nonnegative,
     )
     tokens = encoder.positioned_tokens(prep, visible_idx)  # (B, V, D)
-    visible = encoder.encode(tokens, None)  # (B, V, D)
+    visible = encoder.encode(tokens)  # (B, V, D)
     pred = decoder(visible, visible_idx, target_idx)  # (B, M, P)
     # targets come from the frames actually used (after frame selection); only the target
     # tubelets are cut out and normalised

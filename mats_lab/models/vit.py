@@ -322,18 +322,15 @@ class VideoViT(nn.Module):
         picked = table[0].index_select(0, keep_idx.reshape(-1))  # (B * K, D)
         return prep.embeddings[rows, keep_idx] + picked.view(batch, count, -1)
 
-    def encode(self, tokens: Tensor, keep_idx: Tensor | None) -> Tensor:
-        """Gather the kept tokens and run the blocks.
+    def encode(self, tokens: Tensor) -> Tensor:
+        """Run the blocks on tokens already picked (:meth:`positioned_tokens` picks them).
 
         Args:
-            tokens: ``(B, N, D)`` embeddings with position embedding added.
-            keep_idx: ``(B, K)`` ascending token indices, or ``None`` for all.
+            tokens: ``(B, K, D)`` kept embeddings with their position embeddings added.
 
         Returns:
             ``(B, K, D)`` after the blocks and ``norm`` (identity with mean pooling).
         """
-        if keep_idx is not None:
-            tokens = tokens.gather(1, keep_idx[:, :, None].expand(-1, -1, tokens.shape[-1]))
         x = self.pos_drop(tokens)
         for block in self.blocks:
             x = block(x)
@@ -387,7 +384,7 @@ class VideoViT(nn.Module):
                 prep.scores, self.keep_ratio, nonnegative=self.scores_nonnegative
             )  # (B, K)
         tokens = self.positioned_tokens(prep, keep_idx)  # (B, K, D)
-        return self.encode(tokens, None), keep_idx, prep.tubelet_idx
+        return self.encode(tokens), keep_idx, prep.tubelet_idx
 
     def forward(self, video: Tensor) -> Tensor:
         """``(B, C, T, H, W)`` → ``(B, D)`` pooled features with mean pooling, else the
