@@ -14,6 +14,9 @@ custom imports run inside ``Config.fromfile`` before the Runner imports mmaction
    (``torch.serialization.safe_globals``); the global allow-list is left untouched.
 3. setuptools >= 82 dropped ``pkg_resources`` (mmengine uses it for ``mmaction::`` base-config
    paths and ``mmengine.hub``): that one is a pin, ``setuptools<82`` in ``pyproject.toml``.
+4. mmcv-lite has no compiled ops, so importing mmcv's transformer bricks warns "You should
+   install mmcv rather than mmcv-lite" on every run. Nothing in MATS uses those ops (STACK.md:
+   mmcv-lite is the chosen install), so exactly that warning is silenced.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import importlib.util
 import os
 import sys
 import types
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -130,6 +134,10 @@ def apply() -> None:
     global _APPLIED
     if _APPLIED:
         return
+    # Fix 4: mmcv-lite lacks the compiled MultiScaleDeformableAttention, which MATS never uses.
+    warnings.filterwarnings(
+        "ignore", message="Fail to import ``MultiScaleDeformableAttention``", category=UserWarning
+    )
     install_drn_stand_in()
     _register_checkpoint_loader()
     _APPLIED = True

@@ -6,6 +6,10 @@ file, the dotted key and what was expected::
 
     studies/keep_ratio.yaml: space.keep_ratio.grid.1: Input should be a valid number
 
+One file although it passes 400 lines: the study validator reads every other model of the
+schema (stages, variables, objectives, constraints, knob values) to check them against each
+other, and the error formatting belongs to the reader that uses it.
+
 Only pydantic, PyYAML and the standard library are imported here.
 """
 
