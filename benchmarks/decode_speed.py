@@ -15,10 +15,14 @@ videos in the same run, interleaved sample by sample (so machine load drifts hit
     seeks), and the same reader with seeking disabled (decode from frame 0: mats-lab before
     issue 14).
 
+One worker = one process pinned to one core (``--core``; ``--core -2`` leaves it unpinned).
+decord's reader runs its decoder in a thread of its own; mats-lab decodes in the calling
+thread. Both are asked for one decoding thread.
+
 Usage::
 
     .venv/bin/python benchmarks/decode_speed.py [--part clips|long|both] [--rounds N]
-        [--minutes M] [--videos K]
+        [--long-rounds N] [--minutes M] [--videos K] [--core C]
 
 Prints a table per part and ``uptime``.
 """
@@ -42,11 +46,13 @@ REAL = REPO.parent / "shared" / "data" / "videos"
 REAL_CLIPS = ["demo.mp4", "car-detection.mp4", "eye-makeup-xvid-packed.avi"]
 
 
-def write_long_video(path: Path, minutes: float, seed: int, gop_s: float = 5.0) -> Path:
-    """A ``minutes``-long 320x240 25 fps H.264 video: a textured background panning slowly
+def write_long_video(
+    path: Path, minutes: float, seed: int, gop_s: float = 5.0, size: tuple[int, int] = (240, 320)
+) -> Path:
+    """A ``minutes``-long ``size`` (H, W) 25 fps H.264 video: a textured background panning slowly
     with a bright square moving over it (so that inter frames carry real residuals)."""
     rng = np.random.default_rng(seed)
-    height, width, fps = 240, 320, 25
+    (height, width), fps = size, 25
     texture = rng.integers(0, 256, (height * 2, width * 2, 3), dtype=np.uint8)
     frames = int(minutes * 60 * fps)
     with av.open(str(path), "w") as container:
@@ -197,14 +203,51 @@ def part_long(rounds: int, minutes: float, count: int, folder: Path) -> None:
     )
 
 
+def part_check(count: int, jobs: int, folder: Path) -> None:
+    """Files/s of ``mats-lab data check`` (its library call) on ``count`` Kinetics-like videos:
+    10 s, 340x256, 25 fps H.264 with a keyframe every 2 s, plus the real clips."""
+    from mats_lab.cli.main import app
+
+    start = time.perf_counter()
+    names = []
+    for i in range(count):
+        path = folder / f"k{i:03d}.mp4"
+        write_long_video(path, 10 / 60, seed=100 + i, gop_s=2.0, size=(256, 340))
+        names.append(path)
+    names += [REAL / n for n in REAL_CLIPS if (REAL / n).is_file()]
+    print(f"\nwrote {count} 10-second videos in {time.perf_counter() - start:.0f} s")
+    ann = folder / "list.txt"
+    ann.write_text("".join(f"{p} {i % 7}\n" for i, p in enumerate(names)))
+    from typer.testing import CliRunner
+
+    argv = ["data", "check", str(ann), "--jobs", str(jobs), "--report", str(folder / "r.json")]
+    os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))  # the check uses every core
+    print(f"(c) mats-lab {' '.join(argv[:2])} LIST --jobs {jobs}, {len(names)} videos:")
+    result = CliRunner().invoke(app, argv)
+    print(result.output.replace("checking", "").strip())
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=["clips", "long", "both"], default="both")
+    parser.add_argument("--part", choices=["clips", "long", "both", "check"], default="both")
+    parser.add_argument("--check-videos", type=int, default=60)
+    parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--long-rounds", type=int, default=4)
     parser.add_argument("--minutes", type=float, default=4.0)
     parser.add_argument("--videos", type=int, default=3)
+    parser.add_argument(
+        "--core",
+        type=int,
+        default=-1,
+        help="pin the process to this CPU (-1, default: the last one it may use): one worker "
+        "= one core, so decord's extra decoder thread shares the core with its main thread as "
+        "it does when every core runs a DataLoader worker; --core -2: do not pin",
+    )
     args = parser.parse_args(argv)
+    if args.core != -2:
+        core = sorted(os.sched_getaffinity(0))[-1] if args.core == -1 else args.core
+        os.sched_setaffinity(0, {core})
 
     import cv2
 
@@ -214,12 +257,18 @@ def main(argv: list[str] | None = None) -> None:
     import mats_lab.mm  # noqa: F401  registers the transforms, applies the stack fixes
 
     init_default_scope("mmaction")
-    print(f"started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, pid {os.getpid()}")
+    print(
+        f"started {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, pid {os.getpid()}, "
+        f"CPUs {sorted(os.sched_getaffinity(0))}"
+    )
     if args.part in ("clips", "both"):
         part_clips(args.rounds)
     if args.part in ("long", "both"):
         with tempfile.TemporaryDirectory() as folder:
             part_long(args.long_rounds, args.minutes, args.videos, Path(folder))
+    if args.part == "check":
+        with tempfile.TemporaryDirectory() as folder:
+            part_check(args.check_videos, args.jobs, Path(folder))
     print("\nuptime:", subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip())
 
 

@@ -164,3 +164,17 @@ def test_a_missing_list_is_an_error_naming_it(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "check", str(tmp_path / "nope.txt")])
     assert result.exit_code == 2
     assert "nope.txt: no such annotation list or config" in result.output
+
+
+def test_backends_are_chosen_and_unknown_ones_refused(
+    dataset: dict[str, Path], tmp_path: Path
+) -> None:
+    ann = _write_list(tmp_path / "one.txt", ["good.mp4"])
+    root = str(dataset["good.mp4"].parent)
+    report = tmp_path / "r.json"
+    args = ["data", "check", str(ann), "--root", root, "--report", str(report)]
+    result = runner.invoke(app, [*args, "--backends", "pyav,opencv"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["videos"][0]["backends"] == ["pyav", "opencv"]
+    result = runner.invoke(app, [*args, "--backends", "pyav,ffmpeg"])
+    assert result.exit_code == 2 and "'ffmpeg' is not an installed backend" in result.output

@@ -79,6 +79,9 @@ def check(
     ),
     jobs: int | None = typer.Option(None, "--jobs", "-j", help="processes (default: CPU count)"),
     full: bool = typer.Option(False, "--full", help="decode and check every frame with PyAV"),
+    backends: str | None = typer.Option(
+        None, "--backends", help="comma-separated, e.g. pyav,decord,opencv (default: pyav,decord)"
+    ),
     report: Path | None = typer.Option(
         None, "--report", help="JSON report (default: <source stem>.check.json here)"
     ),
@@ -91,11 +94,14 @@ def check(
 
     try:
         entries = datacheck.load_entries(source, root, min_frames)
+        chosen = datacheck.parse_backends(backends)
     except (OSError, ValueError, SyntaxError) as err:
         fail(str(err))
     start = time.perf_counter()
     with typer.progressbar(length=len(entries), label="checking", file=sys.stderr) as bar:
-        results = datacheck.check_videos(entries, jobs, full=full, on_done=lambda _: bar.update(1))
+        results = datacheck.check_videos(
+            entries, jobs, chosen, full=full, on_done=lambda _: bar.update(1)
+        )
     seconds = time.perf_counter() - start
     report = report or Path(f"{source.stem}.check.json")
     datacheck.write_report(results, report, source=str(source), seconds=round(seconds, 3))

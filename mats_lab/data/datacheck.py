@@ -10,10 +10,10 @@ MMEngine config (every ``ann_file`` of its train / val / test dataloaders, with 
   container states), a
   decoder that skips or repeats a frame (``frame-identity``);
 * ``too-short``: fewer frames than the clip needs (``min_frames``);
-* each backend opens it and returns its first and last frame (with ``full``, PyAV decodes and
-  checks every frame: only that finds a frame the decoder drops inside a GOP between the
-  two); the backends that do are listed. A video PyAV (what ``backend='auto'``
-  trains with) cannot read is bad;
+* each backend (default ``pyav`` and ``decord``) opens it and returns its first and last
+  frame (with ``full``, PyAV decodes and checks every frame: only that finds a frame the
+  decoder drops inside a GOP between the two); the backends that do are listed. A video
+  PyAV (what ``backend='auto'`` trains with) cannot read is bad;
 * ``odd-frame-rate`` is a warning, not a fault: no frame rate, outside 5-120 fps, or frame
   times that vary by more than 10 % (variable frame rate).
 
@@ -43,6 +43,8 @@ __all__ = [
     "check_videos",
     "entries_from_config",
     "entries_from_list",
+    "default_backends",
+    "parse_backends",
     "describe",
     "load_entries",
     "summarise",
@@ -183,6 +185,24 @@ def load_entries(
     return entries
 
 
+def parse_backends(text: str | None) -> tuple[str, ...] | None:
+    """``"pyav,opencv"`` -> ``("pyav", "opencv")``; ``None`` -> ``None`` (the default set).
+
+    Raises:
+        ValueError: an unknown or uninstalled backend, naming it.
+    """
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    for name in names:
+        if name not in available_backends():
+            installed = ", ".join(available_backends())
+            raise ValueError(f"--backends: {name!r} is not an installed backend ({installed})")
+    if not names:
+        raise ValueError("--backends names no backend")
+    return names
+
+
 # -- checking one video -----------------------------------------------------------------------
 
 
@@ -203,10 +223,18 @@ def _frame_rate_warning(info: StreamInfo) -> str | None:
     return None
 
 
+def default_backends() -> tuple[str, ...]:
+    """The backends checked unless told otherwise: the installed ones a config decodes with
+    (``pyav``, ``decord``). OpenCV, which has to decode a video from its start to reach
+    the last frame, costs several times more and is checked only when asked for."""
+    return tuple(b for b in available_backends() if b != "opencv")
+
+
 def check_video(
     entry: Entry, backends: tuple[str, ...] | None = None, full: bool = False
 ) -> VideoCheck:
-    """Check one video (see the module docstring). Never raises for a bad video."""
+    """Check one video (see the module docstring) with ``backends`` (default:
+    :func:`default_backends`). Never raises for a bad video."""
     result = VideoCheck(path=entry.path, ann_file=entry.ann_file, line=entry.line)
     try:
         info = probe_video(entry.path)
@@ -245,7 +273,7 @@ def check_video(
     if warning:
         result.warnings.append(("odd-frame-rate", f"{entry.path}: {warning}"))
     pyav_kind = ""
-    for backend in backends or available_backends():
+    for backend in default_backends() if backends is None else backends:
         wanted = range(info.num_frames) if full and backend == "pyav" else [0, info.num_frames - 1]
         try:
             with open_video(entry.path, backend, info=info) as reader:
