@@ -195,3 +195,35 @@ def test_shipped_studies_validate():
     assert any(p.parent != root for p in files), "the study files in subfolders are covered too"
     for path in files:
         load_study(path)
+
+
+def test_a_factorial_study_skips_a_stage_for_the_points_its_when_excludes():
+    """studies/keep_ratio_factorial.yaml: the 'none' arm has no pre-training and fine-tunes from
+    scratch; each pre-training (recipe, seed) is one stage run shared by its three keep ratios."""
+    from mats_lab.lab.space import grid_points, plan_stages
+
+    root = Path(__file__).resolve().parents[1]
+    spec = load_study(root / "studies" / "keep_ratio_factorial.yaml")
+    points = grid_points(spec)
+    assert len(points) == 27
+    plans = {(p.params["pretrain"], p.params["keep_ratio"], p.seed): plan_stages(spec, p, root)
+             for p in points}  # fmt: skip
+    none = plans[("none", 0.6, 1)]
+    assert [s.name for s in none] == ["finetune"] and none[0].load_from is None
+    tube = plans[("videomae", 0.3, 1)]
+    assert [s.name for s in tube] == ["pretrain", "finetune"]
+    assert tube[1].load_from == "pretrain"
+    shared = {plans[("mats", k, 2)][0].key for k in (1.0, 0.6, 0.3)}
+    assert len(shared) == 1, "one MATS pre-training per seed, reused by every keep ratio"
+    assert plans[("mats", 1.0, 2)][0].key != plans[("mats", 1.0, 1)][0].key
+    assert plans[("mats", 1.0, 2)][0].key != plans[("videomae", 1.0, 2)][0].key
+
+
+def test_when_names_a_variable_of_the_space(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: s\nstages:\n  - {name: a, config: x.py, when: {recipe: [mats]}}\n"
+        "space: {keep_ratio: {grid: [0.5]}}\n"
+    )
+    with pytest.raises(StudyError, match=r"stages\.0\.when\.recipe: not a variable of space"):
+        load_study(path)

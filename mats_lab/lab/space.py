@@ -6,9 +6,10 @@ attribute, so repeats over seeds share their params. A point's ``key`` identifie
 restarts and workers: a grid point is completed exactly once per key.
 
 Each stage of a point becomes a :class:`StagePlan`: the config file, the dotted overrides and
-MATS aliases to apply, the seed, and the stage it loads from. Its ``key`` hashes all of that
-plus the config files' text, so the same stage under several later settings is one run, and
-a restarted trial finds its own work dir (and checkpoint) again.
+MATS aliases to apply, the seed, the stage it loads from and the devices it runs on. Its
+``key`` hashes all of that (the device count only when it is not 1) plus the config files'
+text, so the same stage under several later settings is one run, and a restarted trial finds
+its own work dir (and checkpoint) again.
 
 Only the standard library is imported here (Optuna trials are duck-typed).
 """
@@ -67,6 +68,7 @@ class StagePlan:
     load_from: str | None  # name of the stage whose checkpoint this one loads
     test: bool
     key: str = field(default="")  # filled by plan_stages
+    devices: int = 1  # devices (ranks) the stage runs on at once
 
 
 def _label(value: GridValue) -> Scalar:
@@ -182,6 +184,8 @@ def plan_stages(
     keys: dict[str, str] = {}
     fields = {f for stage in spec.stages for f in placeholders(stage.config)}
     for stage in spec.stages:
+        if not _runs(stage.when, point):
+            continue  # not for this point; a stage that loads from it starts from scratch
         try:
             config_name = stage.config.format(**point.values)
         except (KeyError, IndexError) as exc:
@@ -201,7 +205,8 @@ def plan_stages(
                 overrides[name] = value
             else:
                 knobs[name] = value
-        upstream = keys.get(stage.load_from) if stage.load_from else None
+        load_from = stage.load_from if stage.load_from in keys else None
+        upstream = keys.get(load_from) if load_from else None
         material = {
             "config": config_digest(config),
             "path": str(config),
@@ -212,6 +217,8 @@ def plan_stages(
             "test": stage.test,
             "command": command,
         }
+        if stage.devices != 1:  # only then: the keys of one-device stages stay as they were
+            material["devices"] = stage.devices
         text = json.dumps(material, sort_keys=True, default=str)
         key = f"{stage.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
         keys[stage.name] = key
@@ -223,12 +230,18 @@ def plan_stages(
                 knobs=knobs,
                 strict=strict,
                 seed=point.seed,
-                load_from=stage.load_from,
+                load_from=load_from,
                 test=stage.test,
                 key=key,
+                devices=stage.devices,
             )
         )
     return plans
+
+
+def _runs(when: dict[str, list[Scalar]], point: Point) -> bool:
+    """Whether a stage with ``when`` conditions runs for ``point`` (a bundle by its label)."""
+    return all(point.values.get(n, point.params.get(n)) in allowed for n, allowed in when.items())
 
 
 def _scope(spec: StudySpec, name: str) -> list[str] | None:

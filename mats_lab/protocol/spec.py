@@ -73,6 +73,10 @@ class Stage(_Strict):
     load_from: str | None = None
     #: Run MMAction2's test loop after training and record ``test/*`` metrics.
     test: bool = False
+    #: Run the stage only for trials whose variables take one of the listed values
+    #: (``{pretrain: [mats, tube]}``); otherwise it is skipped, and a later stage that loads
+    #: from it starts from scratch (a "no pre-training" arm of a factorial study).
+    when: dict[str, list[Scalar]] = {}
     #: Devices (GPUs, or CPU slots) the stage runs on at once: one process (rank) per device,
     #: launched with torch's distributed launcher when more than one.
     devices: Annotated[int, Field(ge=1)] = 1
@@ -278,6 +282,15 @@ class StudySpec(_Strict):
         defined = set(self.space)
         for var in self.space.values():
             defined.update(sub for val in var.values if isinstance(val, dict) for sub in val)
+        for i, stage in enumerate(self.stages):
+            for name, allowed in stage.when.items():
+                if name not in defined:
+                    raise ValueError(
+                        f"stages.{i}.when.{name}: not a variable of space "
+                        f"(variables: {', '.join(sorted(defined)) or 'none'})"
+                    )
+                if not allowed:
+                    raise ValueError(f"stages.{i}.when.{name}: list at least one value")
         for i, stage in enumerate(self.stages):
             for field in placeholders(stage.config):
                 if field not in defined:
