@@ -8,6 +8,15 @@ config that plain ``tools/train.py`` runs again. Then it trains exactly as ``too
 does (``Runner.from_cfg(cfg).train()``), resuming from ``last_checkpoint`` when the work dir
 has one, optionally tests, and writes ``<work_dir>/result.json`` with the metrics and the cost.
 
+A stage with ``nprocs > 1`` runs one rank per device under torch's own launcher
+(:mod:`mats_lab.trial.distributed`): this process checks the config, then runs
+``torch.distributed.run``, which starts this module again once per rank. Every rank trains
+(and resumes from the same ``last_checkpoint``); rank 0 alone writes ``config.py``,
+``resolved.json``, ``result.json`` and the by-config link, and checks after training that all
+ranks hold identical weights (``ranks.json``).
+
+On CUDA the runner turns on TF32 matmuls and ``cudnn.benchmark``.
+
 The stage spec and result are the records of :mod:`mats_lab.protocol.records`; the exit status
 is one of :mod:`mats_lab.protocol.exits`: 0 when done, ``CONFIG_ERROR`` (3) when the config
 cannot be built (the message names the key), other non-zero values when training failed.
@@ -30,6 +39,7 @@ from mats_lab.mm import compat
 compat.apply()
 
 from mmengine.config import Config  # noqa: E402
+from torch.distributed.elastic.multiprocessing.errors import record  # noqa: E402
 
 from mats_lab.mm import progress_hook  # noqa: E402,F401  (registers TrialProgressHook)
 from mats_lab.protocol.exits import CONFIG_ERROR  # noqa: E402
@@ -46,7 +56,16 @@ from mats_lab.protocol.records import (  # noqa: E402
     write_result,
 )
 from mats_lab.trial.configs import UnknownConfigKey, load_config  # noqa: E402
+from mats_lab.trial.distributed import (  # noqa: E402
+    RankInfo,
+    init_rank,
+    launch,
+    parameter_digest,
+    rank_config,
+    rank_info,
+)
 from mats_lab.trial.knobs import KnobError, apply_knobs  # noqa: E402
+from mats_lab.trial.lr import lr_summary  # noqa: E402
 
 
 def resolve(spec: StageSpec) -> tuple[Config, dict]:
@@ -59,6 +78,10 @@ def resolve(spec: StageSpec) -> tuple[Config, dict]:
         cfg.load_from = spec.load_from
     hooks = [h for h in cfg.get("custom_hooks") or [] if h.get("type") != "TrialProgressHook"]
     cfg.custom_hooks = [*hooks, dict(type="TrialProgressHook", interval=5)]
+    if spec.nprocs > 1:
+        import torch
+
+        rank_config(cfg, cuda=torch.cuda.is_available())
     return cfg, applied
 
 
@@ -125,46 +148,69 @@ def _cost(runner: Any) -> dict:
 
 def run(spec: StageSpec) -> StageResult | None:
     """Resolve, dump, train (resuming), test; returns the stage's result (None when the spec
-    only asks to resolve)."""
+    only asks to resolve, and on every rank but 0 of a distributed stage)."""
+    import torch
     from mmengine.runner import Runner
 
+    rank = rank_info() if spec.nprocs > 1 else None
+    if rank is not None and rank.world_size != spec.nprocs:
+        raise RuntimeError(
+            f"stage asks for {spec.nprocs} ranks, launcher started {rank.world_size}"
+        )
+    main_rank = rank is None or rank.is_main
     work_dir = Path(spec.work_dir)
     files = StageFiles(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg, applied = resolve(spec)
-    cfg.dump(str(files.config))
-    info = {"config_hash": config_hash(cfg), "knobs": applied, "config": str(files.config)}
-    files.resolved.write_text(json.dumps(info, indent=1))
+    info = {
+        "config_hash": config_hash(cfg),
+        "knobs": applied,
+        "config": str(files.config),
+        "nprocs": spec.nprocs,
+        "lr": lr_summary(cfg, spec.nprocs),
+    }
+    if main_rank:
+        cfg.dump(str(files.config))
+        files.resolved.write_text(json.dumps(info, indent=1))
     if spec.resolve_only:
         return None
+    info.pop("nprocs")
+    info.pop("lr")
     same = _completed_twin(work_dir, info["config_hash"])
     if same is not None:
         twin = read_result(same)
         if twin is not None:
             print(f"mats-lab: same resolved config already trained in {same}; reusing it")
-            return twin.model_copy(update=info | {"reused_from": str(same)})
+            return twin.model_copy(update=info | {"reused_from": str(same)}) if main_rank else None
     resume_from = files.checkpoint()
     if resume_from:
         # MMEngine resumes from ``load_from`` when it is set: point it at this stage's own
         # checkpoint, not at the earlier stage's weights it started from.
         cfg.resume = True
         cfg.load_from = resume_from
-        print(f"mats-lab: resuming from checkpoint {resume_from}", flush=True)
+        where = f"rank {rank.rank}/{rank.world_size}: " if rank is not None else ""
+        print(f"mats-lab: {where}resuming from checkpoint {resume_from}", flush=True)
     if spec.cpu_threads:
-        import torch
-
         torch.set_num_threads(int(spec.cpu_threads))
+    if torch.cuda.is_available():
+        _fast_cuda(cfg)
+    if rank is not None:
+        init_rank(rank)
     start = time.time()
     runner = Runner.from_cfg(cfg)
-    cost = _cost(runner)
+    cost = _cost(runner) if main_rank else {}
     train_start = time.time()
     runner.train()
     train_time = time.time() - train_start
+    if rank is not None:
+        _check_ranks_agree(runner, rank, files)
     test_metrics: dict = {}
     if spec.test and cfg.get("test_dataloader") is not None:
         test_metrics = {k: _number(v) for k, v in runner.test().items()}
+    if not main_rank:
+        return None
     lines = read_progress_lines(files.progress)
-    samples = _samples(lines)
+    samples = _samples(lines) * spec.nprocs  # rank 0's clips, times the ranks (equal batches)
     history: dict[int, dict] = {v.epoch: v.metrics for v in lines if isinstance(v, ValLine)}
     cost.update(
         peak_memory_mb=_peak_memory_mb(),
@@ -190,6 +236,31 @@ def run(spec: StageSpec) -> StageResult | None:
     )
 
 
+def _fast_cuda(cfg: Config) -> None:
+    """TF32 matmuls and convolutions, and cuDNN's autotuner (fixed clip shapes)."""
+    import torch
+
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cudnn.benchmark = True
+    cfg.env_cfg = dict(cfg.get("env_cfg") or {}, cudnn_benchmark=True)
+
+
+def _check_ranks_agree(runner: Any, rank: RankInfo, files: StageFiles) -> None:
+    """Gather every rank's weight digest; rank 0 writes ``ranks.json``; all raise when the
+    ranks disagree (their training was not synchronised)."""
+    import torch.distributed as dist
+
+    model = getattr(runner.model, "module", runner.model)
+    digests: list[Any] = [None] * rank.world_size
+    dist.all_gather_object(digests, parameter_digest(model))
+    if rank.is_main:
+        record = {"world_size": rank.world_size, "iter": runner.iter, "digests": digests}
+        (files.work_dir / "ranks.json").write_text(json.dumps(record, indent=1))
+    if len(set(digests)) != 1:
+        raise RuntimeError(f"ranks hold different weights after training: {digests}")
+
+
 def _samples(lines: list) -> int:
     # The hook counts from 0 in each process: the last train line is this process's count.
     train = [line for line in lines if isinstance(line, TrainLine)]
@@ -206,10 +277,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         spec = read_stage_spec(Path(args.spec))
+        if spec.nprocs > 1 and rank_info() is None and not spec.resolve_only:
+            resolve(spec)  # config errors here, once, with their own exit status
+            return launch(args.spec, spec.nprocs, spec.cpu_threads)
         result = run(spec)
     except (UnknownConfigKey, KnobError, FileNotFoundError, RecordError) as exc:
         print(f"mats-lab: stage config error: {exc}", file=sys.stderr, flush=True)
         return CONFIG_ERROR
+    finally:
+        _leave_group()
     if result is None:
         return 0
     work_dir = Path(spec.work_dir)
@@ -219,5 +295,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _leave_group() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@record
+def _entry() -> int:
+    """The process entry: ``torch.distributed``'s ``record`` puts a failing rank's traceback
+    in the launcher's summary, the last lines of the stage log."""
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_entry())
