@@ -73,5 +73,5 @@ def runner_lrs(cfg: Config, world_size: int, model: Any = None) -> list[float]:
         param_schedulers=None,
         logger=MMLogger.get_current_instance(),
     )
-    Runner.scale_lr(stand_in, wrapper, cfg.get("auto_scale_lr"))  # type: ignore[arg-type]
+    Runner.scale_lr(stand_in, wrapper, cfg.get("auto_scale_lr"))
     return [float(group["lr"]) for group in wrapper.optimizer.param_groups]

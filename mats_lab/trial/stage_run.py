@@ -162,8 +162,9 @@ def run(spec: StageSpec) -> StageResult | None:
     files = StageFiles(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     cfg, applied = resolve(spec)
-    info = {
-        "config_hash": config_hash(cfg),
+    digest = config_hash(cfg)
+    info: dict[str, Any] = {
+        "config_hash": digest,
         "knobs": applied,
         "config": str(files.config),
         "nprocs": spec.nprocs,
@@ -176,7 +177,7 @@ def run(spec: StageSpec) -> StageResult | None:
         return None
     info.pop("nprocs")
     info.pop("lr")
-    same = _completed_twin(work_dir, info["config_hash"])
+    same = _completed_twin(work_dir, digest)
     if same is not None:
         twin = read_result(same)
         if twin is not None:
@@ -218,9 +219,9 @@ def run(spec: StageSpec) -> StageResult | None:
         wall_time_s=time.time() - start,
     )
     return StageResult(
-        config_hash=info["config_hash"],
+        config_hash=digest,
         knobs=applied,
-        config=info["config"],
+        config=str(files.config),
         val=history[max(history)] if history else {},
         val_history=[{"epoch": e, **history[e]} for e in sorted(history)],
         test=test_metrics,
