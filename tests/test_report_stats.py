@@ -304,6 +304,7 @@ def test_one_seed_report_files_say_so_and_mark_no_winner(tmp_path):
     page = pages.page_markdown(blocks)
     assert "One seed per configuration: this table ranks nothing." in page
     assert "## Statistics against the baseline" in page and "| n<2 " in page
+    assert "[Markdown](stats.md) · [CSV](stats.csv)" in page
     html = pages.page_html("2f", blocks)
     ids = re.findall(r' id="([^"]+)"', html)
     assert sorted(ids) == ["T_results", "T_stats"]  # two tables on one page, distinct ids

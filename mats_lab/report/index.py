@@ -172,7 +172,9 @@ def index_blocks(
     if stats[0]:
         level = f"{100 * (1 - s.alpha):g} %"
         blocks.append(B("h2", "Statistics against the baseline"))
-        blocks.append(B("links", links=[(f.upper(), f"stats.{f}") for f in formats if f != "md"]))
+        names = {"md": "Markdown"}
+        stats_links = [(names.get(f, f.upper()), f"stats.{f}") for f in formats]
+        blocks.append(B("links", links=stats_links))
         blocks.append(B("table", markdown=stats[0], html=stats[1]))
         blocks.append(
             B(
