@@ -1,10 +1,12 @@
 """Device slots and trial-stage subprocesses.
 
 A slot is one place a stage may run: a GPU (``CUDA_VISIBLE_DEVICES=<id>``, possibly shared by
-``trials_per_device`` stages) or a share of the CPU cores. A stage is the trial command (the
-MMEngine stage runner by default) with ``--spec STAGE.json``, its output appended to the
-stage's log. The child dies with the sweep (``PR_SET_PDEATHSIG`` on Linux), so a killed sweep
-leaves no orphan training behind to race the next run for the same work dir.
+``trials_per_device`` stages) or a share of the CPU cores. A stage takes one slot per device
+it needs (:mod:`mats_lab.lab.pool` chooses them). A stage is the trial command (the MMEngine
+stage runner by default) with ``--spec STAGE.json``, its output appended to the stage's log,
+in its own process group (so stopping it reaches every rank it launched). The child dies with
+the sweep (``PR_SET_PDEATHSIG`` on Linux), so a killed sweep leaves no orphan training behind
+to race the next run for the same work dir.
 
 Only the standard library and :mod:`mats_lab.protocol` are imported here.
 """
@@ -23,7 +25,15 @@ from pathlib import Path
 
 from mats_lab.protocol.records import StageSpec, write_stage_spec
 
-__all__ = ["DEFAULT_COMMAND", "Slot", "detect_gpus", "log_tail", "make_slots", "start_stage"]
+__all__ = [
+    "DEFAULT_COMMAND",
+    "Slot",
+    "detect_gpus",
+    "log_tail",
+    "make_slots",
+    "stage_env",
+    "start_stage",
+]
 
 #: The stage runner that trains one stage through MMEngine (see ``mats_lab.trial.stage_run``).
 DEFAULT_COMMAND = [sys.executable, "-m", "mats_lab.trial.stage_run"]
@@ -39,16 +49,23 @@ class Slot:
 
     @property
     def label(self) -> str:
+        """The device: ``gpu3`` (shared by that GPU's slots) or ``cpu0`` (a CPU slot is a
+        device of its own)."""
         return f"gpu{self.gpu}" if self.gpu is not None else f"cpu{self.index}"
 
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env["CUDA_VISIBLE_DEVICES"] = "" if self.gpu is None else str(self.gpu)
-        env["OMP_NUM_THREADS"] = str(self.threads)
-        env["MKL_NUM_THREADS"] = str(self.threads)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["MATS_LAB_SLOT"] = self.label
-        return env
+
+def stage_env(slots: list[Slot] | tuple[Slot, ...]) -> dict[str, str]:
+    """The environment of a stage on ``slots`` (one per rank): every GPU of them in
+    ``CUDA_VISIBLE_DEVICES`` (empty on CPU slots), each rank with the first slot's threads."""
+    env = dict(os.environ)
+    gpus = [str(s.gpu) for s in slots if s.gpu is not None]
+    threads = str(slots[0].threads)
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    env["OMP_NUM_THREADS"] = threads
+    env["MKL_NUM_THREADS"] = threads
+    env["PYTHONUNBUFFERED"] = "1"
+    env["MATS_LAB_SLOT"] = "+".join(s.label for s in slots)
+    return env
 
 
 def detect_gpus() -> list[int]:
@@ -96,7 +113,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 @functools.cache
-def _pdeathsig_prefix() -> tuple[str, ...]:
+def pdeathsig_prefix() -> tuple[str, ...]:
     """``setpriv --pdeathsig KILL --`` where util-linux's setpriv has it, else ``()``.
 
     The prefix sets ``PR_SET_PDEATHSIG`` without a ``preexec_fn``, which would force a full
@@ -114,13 +131,14 @@ def _pdeathsig_prefix() -> tuple[str, ...]:
 
 
 def start_stage(
-    command: list[str], spec: StageSpec, spec_path: Path, log_path: Path, slot: Slot
+    command: list[str], spec: StageSpec, spec_path: Path, log_path: Path, env: dict[str, str]
 ) -> subprocess.Popen:
-    """Write ``spec`` to ``spec_path`` and start ``command --spec spec_path`` on ``slot``."""
+    """Write ``spec`` to ``spec_path`` and start ``command --spec spec_path`` with ``env``
+    (:func:`stage_env`), in a process group of its own (the group id is its pid)."""
     write_stage_spec(spec_path, spec)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child, closed by the caller
-    prefix = _pdeathsig_prefix()
+    prefix = pdeathsig_prefix()
     linux = sys.platform.startswith("linux")
     try:
         return subprocess.Popen(  # noqa: S603 - an argument list, never a shell
@@ -128,7 +146,7 @@ def start_stage(
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=slot.env(),
+            env=env,
             process_group=0 if prefix else None,  # its own group, as _die_with_parent does
             preexec_fn=_die_with_parent if linux and not prefix else None,  # noqa: PLW1509
         )

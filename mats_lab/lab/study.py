@@ -23,7 +23,7 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial, Trial, TrialState
 
 from mats_lab.lab.space import Point, point_from_params
 from mats_lab.protocol import names
@@ -39,9 +39,11 @@ __all__ = [
     "create_pruner",
     "enqueue_missing",
     "fail_stale",
+    "finished_trial",
     "open_storage",
     "open_study",
     "point_of",
+    "record_heartbeat",
 ]
 
 # The user attributes and failure kinds of the trial contract (mats_lab.protocol.names).
@@ -221,7 +223,8 @@ def _queue_lock(study: optuna.Study) -> Iterator[None]:
     """Workers sharing a PostgreSQL storage queue points one at a time (an advisory lock per
     study): two workers reading the study at once would otherwise both queue a missing point,
     and it would run twice. Other storages have one asker (the study folder's lock)."""
-    backend = getattr(study._storage, "_backend", study._storage)  # RDB: inside _CachedStorage
+    storage, _ = _internals(study)
+    backend = getattr(storage, "_backend", storage)  # RDB: inside Optuna's _CachedStorage
     engine = getattr(backend, "engine", None)
     if engine is None or engine.dialect.name != "postgresql":
         yield
@@ -244,19 +247,47 @@ def fail_stale(study: optuna.Study, heartbeats: bool) -> list[int]:
     beating are failed; otherwise the caller holds the study's lock and every RUNNING trial is
     stale.
     """
-    storage = study._storage
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     if heartbeats:
-        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         optuna.storages.fail_stale_trials(study)
-        after = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        stale = before - after
-        for trial in study.get_trials(deepcopy=False):
-            if trial.number in stale:
-                storage.set_trial_user_attr(trial._trial_id, FAILURE, INTERRUPTED)
-        return sorted(stale)
-    failed = []
-    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(trial._trial_id, FAILURE, INTERRUPTED)
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        failed.append(trial.number)
-    return failed
+        still = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        stale = [t for t in running if t.number not in still]
+    else:
+        stale = running
+    for trial in stale:
+        storage, trial_id = _internals(study, trial)
+        storage.set_trial_user_attr(trial_id, FAILURE, INTERRUPTED)
+        if not heartbeats:
+            study.tell(trial.number, state=TrialState.FAIL)
+    return sorted(t.number for t in stale)
+
+
+def finished_trial(study: optuna.Study, number: int) -> FrozenTrial:
+    """The stored trial ``number`` (after ``tell``), through the public ``get_trials``."""
+    for trial in study.get_trials(deepcopy=False, states=FINISHED + (TrialState.FAIL,)):
+        if trial.number == number:
+            return trial
+    raise KeyError(f"study {study.study_name!r} has no finished trial {number}")
+
+
+def record_heartbeat(study: optuna.Study, trial: Trial | FrozenTrial) -> None:
+    """Record a heartbeat for a running trial (database storages only; no-op elsewhere)."""
+    storage, trial_id = _internals(study, trial)
+    record = getattr(storage, "record_heartbeat", None)
+    if record is not None:
+        record(trial_id)
+
+
+def _internals(
+    study: optuna.Study, trial: Trial | FrozenTrial | None = None
+) -> tuple[BaseStorage, int]:
+    """The storage behind ``study`` and the storage id of ``trial`` (-1 without one).
+
+    The lab's only use of Optuna's private API, for three things Optuna has no public call for:
+    a heartbeat of a trial run through ask/tell (Optuna beats only inside ``Study.optimize``,
+    STACK.md item 6); a user attribute on a stored trial no live ``Trial`` object stands for
+    (stale trials of a stopped sweep); and the database engine that PostgreSQL's advisory lock
+    needs (:func:`enqueue_missing`).
+    """
+    storage: BaseStorage = study._storage
+    return storage, (trial._trial_id if trial is not None else -1)
