@@ -12,6 +12,7 @@ from mats_lab.mm import compat
 compat.apply()
 
 from mats_lab.mm import (  # noqa: E402  (registers)
+    amp,
     backbone,
     datasets,
     motion_transforms,
@@ -22,6 +23,7 @@ from mats_lab.mm import (  # noqa: E402  (registers)
 )
 
 __all__ = [
+    "amp",
     "backbone",
     "compat",
     "datasets",

@@ -163,24 +163,25 @@ def _batch_size(cfg: Config, value: Any) -> list[str]:
     return ["train_dataloader.batch_size"]
 
 
+_AMP_WRAPPERS = ("AmpOptimWrapper", "AutocastOptimWrapper")
+
+
 def _precision(cfg: Config, value: str) -> list[str]:
-    """fp32: the plain optimizer wrapper; bf16/fp16: MMEngine's ``AmpOptimWrapper`` (autocast
-    with that dtype; a loss scaler for fp16)."""
+    """fp32: the plain ``OptimWrapper``; bf16/fp16: mats-lab's ``AutocastOptimWrapper``
+    (:mod:`mats_lab.mm.amp`: autocast with that dtype on the model's device, a loss scaler for
+    fp16 on CUDA). MMEngine's ``AmpOptimWrapper`` does the same on CUDA but cannot be built
+    without a GPU, so a bf16 trial could not run on a CPU slot."""
     wrapper = cfg.get("optim_wrapper")
-    if not isinstance(wrapper, Mapping):
+    if not isinstance(wrapper, dict):
         return []
+    for key in ("dtype", "loss_scale", "use_fsdp"):
+        wrapper.pop(key, None)
     if value == "fp32":
-        if wrapper.get("type") == "AmpOptimWrapper":
+        if wrapper.get("type") in _AMP_WRAPPERS:
             wrapper["type"] = "OptimWrapper"
-            wrapper.pop("dtype", None)
-            wrapper.pop("loss_scale", None)
-    else:
-        wrapper["type"] = "AmpOptimWrapper"
-        wrapper["dtype"] = {"bf16": "bfloat16", "fp16": "float16"}[value]
-        if value == "bf16":
-            wrapper.pop("loss_scale", None)  # bf16 has fp32's range: no loss scaling
-        else:
-            wrapper.setdefault("loss_scale", "dynamic")
+        return ["optim_wrapper.type"]
+    wrapper["type"] = "AutocastOptimWrapper"
+    wrapper["dtype"] = {"bf16": "bfloat16", "fp16": "float16"}[value]
     return ["optim_wrapper.type", "optim_wrapper.dtype"]
 
 
