@@ -15,6 +15,7 @@ from video_clips import moving_frames, write_h264
 
 from mats_lab.data.decode import VideoDecodeError
 
+REPO = Path(__file__).resolve().parents[1]
 GOOD = [f"good{i}.mp4" for i in range(4)]
 BAD = ["missing.mp4", "empty.mp4", "corrupt.mp4"]
 
@@ -220,3 +221,25 @@ def test_runner_logs_the_count_after_every_epoch(mm, folder, tmp_path):
         assert f"3 bad samples skipped in epoch {epoch} " in log
     # every skip is logged, but MMLogger shows an identical warning once per process
     assert log.count("skipping bad sample") >= 3
+
+
+def test_a_real_data_config_skips_in_training_and_names_the_file_in_validation(mm, folder):
+    # The UCF101 config as shipped (RobustVideoDataset, skip_bad_samples in training only),
+    # its lists pointed at the folder above; the short clips loop to fill 16x4 clips.
+    from mmaction.registry import DATASETS
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(
+        str(REPO / "mm_configs" / "videomae_vit-base-p16_finetune_16x4x1_ucf101.py")
+    )
+    for key in ("train_dataloader", "val_dataloader"):
+        cfg[key].dataset.ann_file = str(folder / "list.txt")
+        cfg[key].dataset.data_prefix = dict(video=str(folder))
+    train = DATASETS.build(cfg.train_dataloader.dataset)
+    for index in (1, 3, 5):  # missing, empty, corrupt: replaced by good samples
+        assert tuple(train[index]["inputs"].shape) == (1, 3, 16, 224, 224)
+    assert train.bad_samples_in_epoch() == 3
+    val = DATASETS.build(cfg.val_dataloader.dataset)
+    assert val[0] is not None
+    with pytest.raises(VideoDecodeError, match="empty.mp4"):
+        val[3]
