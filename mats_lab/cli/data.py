@@ -1,4 +1,4 @@
-"""``mats-lab data``: the embedded datasets."""
+"""``mats-lab data``: the embedded datasets, and checking any dataset's videos."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ import typer
 
 from mats_lab.cli.common import fail
 
-app = typer.Typer(help="Generate and check the embedded datasets.", no_args_is_help=True)
+app = typer.Typer(
+    help="Generate the embedded datasets; check the videos of any dataset.", no_args_is_help=True
+)
 
 
 @app.callback()
 def _group() -> None:
-    """Generate and check the embedded datasets."""  # keeps `data synth` a sub-command
+    """Generate the embedded datasets; check the videos of any dataset."""  # keeps sub-commands
 
 
 @app.command()
