@@ -11,7 +11,16 @@ behaviour comes from the stage's dotted overrides:
 - ``fake.accuracy`` the final validation top-1 (default ``0.5 + 0.4 * keep_ratio`` when the
   trial sets that knob, else 0.5); earlier epochs climb linearly towards it;
 - ``fake.fail_times`` crash (exit 1) in the first N runs of this work dir;
-- ``fake.config_error`` exit 3 at once, as the real runner does for an unknown key.
+- ``fake.config_error`` exit 3 at once, as the real runner does for an unknown key;
+- ``fake.duration.<stage>`` (e.g. ``fake.duration.pretrain``) the duration of that stage only,
+  over ``fake.duration``.
+
+A stage with ``nprocs`` > 1 checks that it was given that many GPUs (``CUDA_VISIBLE_DEVICES``;
+none on CPU slots, exit 3 otherwise) and starts ``nprocs - 1`` child processes that stand in for
+the other ranks (``sleep``, in the stage's process group, dying with it; their pids are in
+``ranks.pid``; with ``fake.ranks_detached`` they do not die with it, so only a signal to the
+whole group stops them), stopped when it ends. Its result records ``nprocs``, the devices and
+slots it got, and when it started and ended, so the pool's packing can be checked from them.
 
 Only the standard library and :mod:`mats_lab.protocol` are imported here.
 """
@@ -20,10 +29,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
+from mats_lab.lab.launch import pdeathsig_prefix
 from mats_lab.protocol.exits import CONFIG_ERROR, FAILED, OK
 from mats_lab.protocol.layout import StageFiles
 from mats_lab.protocol.records import (
@@ -50,8 +62,16 @@ def run(spec: StageSpec) -> int:
     attempts_file = work_dir / "attempts"
     attempt = int(attempts_file.read_text()) + 1 if attempts_file.is_file() else 1
     attempts_file.write_text(str(attempt))
+    devices = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if devices and len(devices) != spec.nprocs:
+        print(
+            f"mats-lab: stage config error: nprocs {spec.nprocs} but CUDA_VISIBLE_DEVICES "
+            f"lists {len(devices)} GPUs",
+            file=sys.stderr,
+        )
+        return CONFIG_ERROR
     epochs = int(options.get("fake.epochs", 3))
-    duration = float(options.get("fake.duration", 1.0))
+    duration = float(options.get(f"fake.duration.{spec.stage}", options.get("fake.duration", 1.0)))
     keep = knobs.get("keep_ratio")
     accuracy = float(options.get("fake.accuracy", 0.5 + 0.4 * keep if keep is not None else 0.5))
     start_epoch = 0
@@ -60,6 +80,52 @@ def run(spec: StageSpec) -> int:
         start_epoch = int(Path(marker.read_text().strip()).stem.split("_")[-1])
         print(f"mats-lab: resuming from checkpoint {marker.read_text().strip()}", flush=True)
     began = time.time()
+    detached = bool(options.get("fake.ranks_detached", False))
+    ranks = _start_ranks(spec.nprocs, duration, work_dir / "ranks.pid", detached)
+    try:
+        code = _train(spec, files, start_epoch, epochs, duration, attempt, accuracy)
+    finally:
+        _stop_ranks(ranks)
+    if code != OK:
+        return code
+    result = StageResult(
+        val={"acc/top1": accuracy, "acc/top5": min(1.0, 2 * accuracy)},
+        test={"acc/top1": accuracy} if spec.test else {},
+        cost={
+            "train_gmacs": 1.0 if keep is None else float(keep),
+            "test_gmacs": 1.0 if keep is None else float(keep),
+            "params_m": 1.0,
+            "peak_memory_mb": 10.0,
+            "throughput": 10.0 / max(duration / epochs, 1e-6),
+            "wall_time_s": time.time() - began,
+        },
+        checkpoint=str(marker.read_text().strip()) if marker.is_file() else None,
+        config_hash="fake",
+        nprocs=spec.nprocs,
+        started=began,
+        ended=time.time(),
+        slot=os.environ.get("MATS_LAB_SLOT", ""),
+        device=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        load_from=spec.load_from,
+        resumed_from=str(start_epoch) if start_epoch else None,
+    )
+    write_result(files.result, result)
+    return OK
+
+
+def _train(
+    spec: StageSpec,
+    files: StageFiles,
+    start_epoch: int,
+    epochs: int,
+    duration: float,
+    attempt: int,
+    accuracy: float,
+) -> int:
+    """Sleep through the epochs, writing progress lines and checkpoints (or crash)."""
+    options = spec.overrides
+    work_dir = files.work_dir
+    marker = files.last_checkpoint
     progress = files.progress
     for epoch in range(start_epoch + 1, epochs + 1):
         time.sleep(duration / epochs)
@@ -86,29 +152,30 @@ def run(spec: StageSpec) -> int:
         checkpoint = work_dir / f"epoch_{epoch}.ckpt"
         checkpoint.write_text(str(epoch))
         marker.write_text(str(checkpoint))
-    result = StageResult(
-        val={"acc/top1": accuracy, "acc/top5": min(1.0, 2 * accuracy)},
-        test={"acc/top1": accuracy} if spec.test else {},
-        cost={
-            "train_gmacs": 1.0 if keep is None else float(keep),
-            "test_gmacs": 1.0 if keep is None else float(keep),
-            "params_m": 1.0,
-            "peak_memory_mb": 10.0,
-            "throughput": 10.0 / max(duration / epochs, 1e-6),
-            "wall_time_s": time.time() - began,
-        },
-        checkpoint=str(marker.read_text().strip()) if marker.is_file() else None,
-        config_hash="fake",
-        nprocs=spec.nprocs,
-        started=began,
-        ended=time.time(),
-        slot=os.environ.get("MATS_LAB_SLOT", ""),
-        device=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-        load_from=spec.load_from,
-        resumed_from=str(start_epoch) if start_epoch else None,
-    )
-    write_result(files.result, result)
     return OK
+
+
+def _start_ranks(
+    nprocs: int, duration: float, pid_file: Path, detached: bool
+) -> list[subprocess.Popen]:
+    """``nprocs - 1`` processes standing in for the other ranks, dying with this one unless
+    ``detached``."""
+    sleep = shutil.which("sleep")
+    if nprocs <= 1 or sleep is None:
+        return []
+    prefix = [] if detached else list(pdeathsig_prefix())
+    ranks = [
+        subprocess.Popen([*prefix, sleep, str(duration + 600)])  # noqa: S603 - no shell
+        for _ in range(nprocs - 1)
+    ]
+    pid_file.write_text("".join(f"{r.pid}\n" for r in ranks))
+    return ranks
+
+
+def _stop_ranks(ranks: list[subprocess.Popen]) -> None:
+    for rank in ranks:
+        rank.kill()
+        rank.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
