@@ -5,7 +5,7 @@ MMAction2's data preparation (``tools/data/<dataset>``) produces is generated in
 folder: 2 s clips in the dataset's folder structure, container and codec, under the
 annotation file names MMAction2 uses. The mats-lab configs then build their datasets and
 pipelines from their default paths (run from the folder holding ``data/``), or from
-overridden ones, and one sample of each split is fetched. Raw frames (``RawframeDataset`` +
+overridden ones, and one sample of each split is fetched. Raw frames (``RobustRawframeDataset`` +
 ``RawFrameDecode``) are checked for UCF101 (``img_{:05}.jpg``) and SSv2 (``{:05}.jpg``) with
 child configs written exactly as the README's recipe says. No model is built.
 """
@@ -171,7 +171,7 @@ def test_roots_elsewhere_via_the_expanded_keys(mm, data_home: Path) -> None:
 UCF101_RAWFRAMES = """
 _base_ = ['{base}']
 
-dataset_type = 'RawframeDataset'
+dataset_type = 'RobustRawframeDataset'
 data_root = 'data/ucf101/rawframes'
 ann_file_train = 'data/ucf101/ucf101_train_split_1_rawframes.txt'
 ann_file_val = 'data/ucf101/ucf101_val_split_1_rawframes.txt'
@@ -217,7 +217,7 @@ test_dataloader = dict(dataset=dict(
 STHV2_RAWFRAMES = """
 _base_ = ['{base}']
 
-dataset_type = 'RawframeDataset'
+dataset_type = 'RobustRawframeDataset'
 data_root = 'data/sthv2/rawframes'
 ann_file_train = 'data/sthv2/sthv2_train_list_rawframes.txt'
 ann_file_val = 'data/sthv2/sthv2_val_list_rawframes.txt'
@@ -296,7 +296,7 @@ def test_rawframe_recipe_reads_the_mmaction2_frame_layout(
     monkeypatch.chdir(tmp_path)
     cfg = load_config(config)
     spec = cfg[loader]["dataset"]
-    assert spec["type"] == "RawframeDataset" and set(spec["data_prefix"]) == {"img"}
+    assert spec["type"] == "RobustRawframeDataset" and set(spec["data_prefix"]) == {"img"}
     steps = [step["type"] for step in spec["pipeline"]]
     assert "RawFrameDecode" in steps and not any(s.startswith("CheckedVideo") for s in steps)
     sample, data = fetch(cfg, loader)
