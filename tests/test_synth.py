@@ -255,10 +255,10 @@ def _ensure_counting_builds(root: str, log: str, barrier: object) -> None:
     """Child process: count calls of build_dataset, start together, ensure."""
     original = synth.build_dataset
 
-    def counted(out: Path, params: synth.SynthParams) -> dict[str, int]:
+    def counted(out: Path, params: synth.SynthParams, progress=None) -> dict[str, int]:  # noqa: ANN001
         with open(log, "a") as handle:
             handle.write(f"{out}\n")
-        return original(out, params)
+        return original(out, params, progress)
 
     synth.build_dataset = counted  # this process only
     barrier.wait()  # type: ignore[attr-defined]
@@ -339,3 +339,13 @@ def test_cli_synth_errors_exit_non_zero_with_a_message(tmp_path: Path) -> None:
         data_cli.app, ["synth", "--out", str(out), "--size", "tiny", "--seed", "3"]
     )
     assert clash.exit_code == 2 and str(out) in clash.output and "--force" in clash.output
+
+
+def test_a_build_reports_its_progress_clip_by_clip(tmp_path):
+    calls = []
+    synth.ensure_dataset(tmp_path / "d", seed=0, size="tiny", progress=lambda *a: calls.append(a))
+    total = sum(synth.resolve_params(0, "tiny", False).counts().values())
+    assert calls == [(i, total) for i in range(1, total + 1)]
+    calls.clear()
+    synth.ensure_dataset(tmp_path / "d", seed=0, size="tiny", progress=lambda *a: calls.append(a))
+    assert calls == [], "an existing dataset is not rebuilt"

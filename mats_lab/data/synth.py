@@ -25,18 +25,17 @@ Only numpy, PyAV and the standard library are imported here.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
+from filelock import FileLock
 
 from mats_lab.data.synth_render import (
     CLASSES,
@@ -54,6 +53,9 @@ from mats_lab.data.synth_render import (
     sample_background,
     sample_scene,
 )
+
+#: ``progress(done, total)``: called after each clip a build writes.
+Progress = Callable[[int, int], None]
 
 __all__ = [
     "CLASSES",
@@ -221,9 +223,12 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     return np.stack(frames)
 
 
-def build_dataset(out: str | os.PathLike, params: SynthParams) -> dict[str, int]:
+def build_dataset(
+    out: str | os.PathLike, params: SynthParams, progress: Progress | None = None
+) -> dict[str, int]:
     """Write the whole dataset into ``out`` (created; must not exist). Not atomic: use
     :func:`ensure_dataset` unless you write into a private folder. Returns clips per split.
+    ``progress(done, total)`` is called after every clip written.
 
     Layout: ``videos/<split>/<split>_NNNNN.mp4``, ``<split>_list_videos.txt`` (lines
     ``videos/<split>/<name>.mp4 <label>``, relative to ``out``), ``classes.txt`` (one name per
@@ -232,6 +237,7 @@ def build_dataset(out: str | os.PathLike, params: SynthParams) -> dict[str, int]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=False)
     counts = params.counts()
+    total, done = sum(counts.values()), 0
     for split in SPLITS:
         (out / "videos" / split).mkdir(parents=True)
         lines = []
@@ -252,6 +258,9 @@ def build_dataset(out: str | os.PathLike, params: SynthParams) -> dict[str, int]
             relative = f"videos/{split}/{split}_{index:05d}.mp4"
             write_video(out / relative, frames, params.fps)
             lines.append(f"{relative} {label}\n")
+            done += 1
+            if progress is not None:
+                progress(done, total)
         (out / f"{split}_list_videos.txt").write_text("".join(lines))
     (out / "classes.txt").write_text("".join(f"{name}\n" for name in params.classes))
     meta = {
@@ -305,20 +314,13 @@ def static_root(root: str | os.PathLike) -> Path:
     return root.parent / f"{root.name}-static"
 
 
-@contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
+def _lock(root: Path) -> FileLock:
     """Exclusive lock on a sibling lock file, held while a dataset folder is created.
 
     The lock file is left in place: deleting it would let a waiting process lock a file that a
     newcomer can no longer see.
     """
-    lock_path = root.parent / f".{root.name}.lock"
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return FileLock(root.parent / f".{root.name}.lock")
 
 
 def ensure_dataset(
@@ -332,6 +334,7 @@ def ensure_dataset(
     width: int | None = None,
     moving_distractors: int | None = None,
     force: bool = False,
+    progress: Progress | None = None,
 ) -> Path:
     """Make sure ``root`` holds the dataset these arguments describe, building it if missing.
 
@@ -340,7 +343,8 @@ def ensure_dataset(
       naming the folder and the differences; with ``force`` a motion-synth folder is rebuilt
       (a folder without our ``meta.json`` is never deleted).
     - missing: built in a temporary sibling folder and renamed into place, under a
-      ``fcntl.flock`` lock, so concurrent callers build it once and never see half a dataset.
+      file lock (``filelock``), so concurrent callers build it once and never see half a
+      dataset. ``progress(done, total)`` follows the build, clip by clip.
 
     The static control is a different dataset: give it its own ``root`` (the CLI's default is
     ``<out>-static``). Returns ``Path(root)``.
@@ -359,7 +363,7 @@ def ensure_dataset(
         check_meta(root, params)  # fast path: no lock once the folder is complete
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(root):
+    with _lock(root):
         # Someone may have finished while we waited for the lock.
         if root.exists():
             try:
@@ -373,7 +377,7 @@ def ensure_dataset(
             shutil.rmtree(stale, ignore_errors=True)
         tmp = root.parent / f".{root.name}.tmp-{os.getpid()}"
         try:
-            build_dataset(tmp, params)
+            build_dataset(tmp, params, progress)
             if root.exists():  # force: move the old folder aside, then swap
                 old = root.parent / f".{root.name}.tmp-old-{os.getpid()}"
                 os.rename(root, old)

@@ -10,7 +10,8 @@ every listed value and both ends of every range) is planned into its stages, and
 - with the MMEngine stage runner as the trial command, every distinct stage is resolved
   without training by ``python -m mats_lab.trial.preflight`` in one subprocess (this layer
   never imports torch or mmengine): the config loads, every dotted override names an existing
-  key, every knob applies.
+  key, every knob applies; that process then generates the embedded dataset if it is missing,
+  its progress bar on the terminal.
 
 Each problem names the study file, the stage's key in it, the grid point and what is allowed.
 
@@ -144,15 +145,16 @@ def _resolve_all(plans: list[StagePlan]) -> dict[int, str]:
         request = Path(tmp) / "stages.json"
         request.write_text(json.dumps(specs))
         env = dict(os.environ, PYTHONUNBUFFERED="1", CUDA_VISIBLE_DEVICES="")
+        # stderr is the terminal's: the embedded dataset's progress bar shows there.
         proc = subprocess.run(  # noqa: S603 - an argument list, never a shell
             [sys.executable, "-m", "mats_lab.trial.preflight", str(request)],
-            capture_output=True,
+            stdout=subprocess.PIPE,
             text=True,
             env=env,
             stdin=subprocess.DEVNULL,
         )
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-        raise PreflightError(f"the stage configs could not be checked:\n{tail}")
+        tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
+        raise PreflightError(f"the stage configs could not be checked (see above):\n{tail}")
     answer = json.loads(proc.stdout.strip().splitlines()[-1])
     return {int(k): str(v) for k, v in answer.items()}

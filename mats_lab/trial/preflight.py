@@ -5,6 +5,10 @@ The sweep's preflight (:mod:`mats_lab.lab.preflight`) writes a JSON list of stag
 would load it (the config file, its dotted overrides, its knobs) and nothing is trained or
 written. The last line of stdout is a JSON object ``{index: error}`` for the stages that
 cannot be built (empty when all can). Exit status 0 whenever the check itself ran.
+
+Then, when every stage builds, the embedded datasets the stages read
+(``MotionSynthDataset``) are generated if missing, with a progress bar on stderr, so a first
+sweep shows what it is doing instead of sitting silent in its first stage.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -106,6 +111,52 @@ def check_stage(spec: StageSpec) -> str | None:
     return None
 
 
+def _synth_datasets(cfg: Any) -> list[dict]:
+    """The ``MotionSynthDataset`` entries of a config's dataloaders (wrappers looked through)."""
+    found = []
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        node = cfg.get(loader)
+        dataset = node.get("dataset") if isinstance(node, Mapping) else None
+        while isinstance(dataset, Mapping) and "dataset" in dataset and "type" in dataset:
+            if dataset["type"] == "MotionSynthDataset":
+                break
+            dataset = dataset["dataset"]
+        if isinstance(dataset, Mapping) and dataset.get("type") == "MotionSynthDataset":
+            found.append(dict(dataset))
+    return found
+
+
+def ensure_embedded_data(specs: list[StageSpec]) -> None:
+    """Generate every embedded dataset the stages read, with a progress bar on stderr."""
+    from tqdm import tqdm
+
+    from mats_lab.data.synth import DEFAULT_ROOT, ensure_dataset
+
+    wanted = {}
+    for spec in specs:
+        for entry in _synth_datasets(load_config(spec.config, spec.overrides)):
+            args = (
+                str(entry.get("synth_root", DEFAULT_ROOT)),
+                int(entry.get("synth_seed", 0)),
+                str(entry.get("synth_size", "default")),
+                bool(entry.get("static", False)),
+            )
+            wanted[args] = None
+    for root, seed, size, static in wanted:
+        bar: Any = None
+
+        def progress(done: int, total: int, root: str = root) -> None:
+            nonlocal bar
+            if bar is None:
+                shown = os.path.relpath(Path(root).resolve())
+                bar = tqdm(total=total, desc=f"generating {shown}", unit="clip", file=sys.stderr)
+            bar.update(done - bar.n)
+
+        ensure_dataset(root, seed=seed, size=size, static=static, progress=progress)
+        if bar is not None:
+            bar.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stages", type=Path, help="a JSON list of stage specs")
@@ -116,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         error = check_stage(spec)
         if error is not None:
             errors[str(i)] = error
+    if not errors:
+        ensure_embedded_data(specs)
     print(json.dumps(errors), flush=True)
     return 0
 
