@@ -14,6 +14,8 @@ train_pipeline = [
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5),
     dict(type='VideoRandAugment', magnitude=7, num_ops=4),
+    dict(type='RandomErasing', erase_prob=0.25, mode='rand',
+         fill_color=(123.675, 116.28, 103.53), fill_std=(58.395, 57.12, 57.375)),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]

@@ -46,12 +46,12 @@ train_pipeline = [
     dict(type='MultiScaleCrop', input_size=224, scales=(1, 0.875, 0.75, 0.66),
          random_crop=False, max_wh_scale_gap=1),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='Flip', flip_ratio=0.5),
+    # No flip: the official pre-training augments with the multi-scale crop only.
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
 train_dataloader = dict(
-    batch_size=24,
+    batch_size=24,  # per device (EVEREST: 24 x 8 GPUs); the LR follows (auto_scale_lr)
     num_workers=8,
     persistent_workers=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

@@ -49,4 +49,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=1e-5, by_epoch=True, begin=1,
          end=max_epochs, convert_to_iter_based=True),
 ]
+# lr 1.5e-3 is for one process at batch 16; MMEngine scales it by total batch / 16.
+auto_scale_lr = dict(enable=True, base_batch_size=16)
 default_hooks = dict(logger=dict(interval=5))

@@ -10,7 +10,8 @@ ann_file_train = 'data/hmdb51/hmdb51_train_split_1_videos.txt'
 ann_file_val = 'data/hmdb51/hmdb51_val_split_1_videos.txt'
 num_classes = 51
 
-model = dict(cls_head=dict(num_classes=num_classes))
+# No mixup / cutmix: EVEREST's UCF101 / HMDB51 scripts pass --mixup 0.0 --cutmix 0.0.
+model = dict(cls_head=dict(num_classes=num_classes), data_preprocessor=dict(blending=None))
 train_dataloader = dict(dataset=dict(ann_file=ann_file_train, data_prefix=dict(video=data_root)))
 val_dataloader = dict(dataset=dict(ann_file=ann_file_val, data_prefix=dict(video=data_root)))
 test_dataloader = dict(dataset=dict(ann_file=ann_file_val, data_prefix=dict(video=data_root)))

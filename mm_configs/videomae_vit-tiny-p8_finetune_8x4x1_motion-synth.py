@@ -56,4 +56,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs - warmup_epochs, eta_min=0.0, by_epoch=True,
          begin=warmup_epochs, end=max_epochs, convert_to_iter_based=True),
 ]
+# lr 1e-3 is for one process at batch 16; MMEngine scales it by total batch / 16.
+auto_scale_lr = dict(enable=True, base_batch_size=16)
 default_hooks = dict(logger=dict(interval=5), checkpoint=dict(save_best='auto'))

@@ -136,3 +136,38 @@ def test_static_control_config_reads_the_static_dataset_everywhere(mm):
         assert frozen.pipeline == moving.pipeline
     assert static.model == base.model
     assert static.optim_wrapper == base.optim_wrapper
+
+
+@pytest.mark.parametrize(
+    ("config", "epochs", "warmup", "cosine"),
+    [
+        ("videomae_vit-base-p16_finetune_16x4x1_kinetics-400.py", 20, 1, (1, 20, 19)),
+        ("videomae_vit-base-p16_finetune_16x4x1_kinetics-400.py", 100, 5, (5, 100, 95)),
+        ("mats_vit-base-p16_pretrain_16x4x1_kinetics-400.py", 100, 5, (5, 100, 95)),
+        ("mats_vit-base-p16_pretrain_16x4x1_kinetics-400.py", 1600, 80, (80, 1600, 1520)),
+        ("mats_vit-base-p16_pretrain_16x4x1_kinetics-400.py", 10, 1, (1, 10, 9)),
+    ],
+)
+def test_epochs_knob_scales_the_warm_up_in_proportion(config, epochs, warmup, cosine):
+    from mats_lab.trial.configs import load_config
+    from mats_lab.trial.knobs import apply_knobs
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "mm_configs" / config)
+    apply_knobs(cfg, {"epochs": epochs})
+    linear, cos = cfg.param_scheduler
+    assert cfg.train_cfg.max_epochs == epochs
+    assert (linear.begin, linear.end) == (0, warmup)
+    assert (cos.begin, cos.end, cos.T_max) == cosine
+
+
+def test_epochs_knob_drops_a_schedule_left_with_nothing_to_do():
+    from mats_lab.trial.configs import load_config
+    from mats_lab.trial.knobs import apply_knobs
+
+    cfg = load_config(
+        Path(__file__).resolve().parents[1]
+        / "mm_configs/mats_vit-base-p16_pretrain_16x4x1_kinetics-400.py"
+    )
+    applied = apply_knobs(cfg, {"epochs": 1})
+    assert [s.type for s in cfg.param_scheduler] == ["LinearLR"]
+    assert "param_scheduler.1 (dropped)" in applied["epochs"]

@@ -110,11 +110,25 @@ def _candidate_ratio(cfg: Config, value: float) -> list[str]:
     return changed
 
 
+def _scaled_epoch(value: float, factor: float) -> int:
+    """``value * factor`` in whole epochs, at least 1 for a non-zero ``value``.
+
+    Whole epochs because the knob cannot know an epoch's length: MMEngine turns a fractional
+    boundary into ``int(epoch * iterations_per_epoch)`` iterations, which is 0 (and an error)
+    for a short epoch."""
+    return max(int(round(value * factor)), 1 if value > 0 else 0)
+
+
 def _epochs(cfg: Config, epochs: int) -> list[str]:
+    """``train_cfg.max_epochs``, with every epoch-based scheduler's ``begin``, ``end`` and
+    ``T_max`` scaled by ``epochs / max_epochs`` (whole epochs): a 100-epoch recipe with 5
+    warm-up epochs cut to 20 warms up for 1 epoch, an 800-epoch one with 40 cut to 100 for 5.
+    A scheduler left with nothing to do (it would start at the new end) is dropped."""
     train_cfg = cfg.get("train_cfg")
-    if not isinstance(train_cfg, Mapping) or "max_epochs" not in train_cfg:
+    if not isinstance(train_cfg, dict) or "max_epochs" not in train_cfg:
         return []
     old = int(train_cfg["max_epochs"])
+    factor = epochs / old
     train_cfg["max_epochs"] = epochs
     changed = ["train_cfg.max_epochs"]
     interval = int(train_cfg.get("val_interval", 1))
@@ -125,24 +139,34 @@ def _epochs(cfg: Config, epochs: int) -> list[str]:
         train_cfg["val_interval"] = epochs
         changed.append("train_cfg.val_interval")
     schedulers = cfg.get("param_scheduler") or []
-    if isinstance(schedulers, Mapping):
+    if isinstance(schedulers, dict):
         schedulers = [schedulers]
     kept = []
     for i, sched in enumerate(schedulers):
+        if not sched.get("by_epoch", True):
+            kept.append(sched)  # counted in iterations: independent of the epochs
+            continue
         begin = int(sched.get("begin", 0))
-        if begin >= epochs:  # starts after the new end (a cosine after a long warm-up)
+        end = sched.get("end")
+        new_begin = _scaled_epoch(begin, factor)
+        new_end = None if end is None else min(_scaled_epoch(end, factor), epochs)
+        if new_begin >= epochs or (new_end is not None and new_end <= new_begin):
             changed.append(f"param_scheduler.{i} (dropped)")
             continue
-        end = sched.get("end")
-        if end is not None and (end == old or end > epochs):
-            span = end - begin
-            sched["end"] = epochs
-            changed.append(f"param_scheduler.{i}.end")
-            if sched.get("T_max") == span:
-                sched["T_max"] = epochs - begin
+        if new_begin != begin:
+            sched["begin"] = new_begin
+            changed.append(f"param_scheduler.{i}.begin")
+        if new_end is not None:
+            if sched.get("T_max") == end - begin:
+                sched["T_max"] = new_end - new_begin
                 changed.append(f"param_scheduler.{i}.T_max")
+            sched["end"] = new_end
+            changed.append(f"param_scheduler.{i}.end")
+        elif "T_max" in sched:
+            sched["T_max"] = _scaled_epoch(sched["T_max"], factor)
+            changed.append(f"param_scheduler.{i}.T_max")
         kept.append(sched)
-    if kept != list(schedulers):
+    if kept != list(schedulers) or isinstance(cfg.get("param_scheduler"), dict):
         cfg.param_scheduler = kept
     return changed
 
