@@ -20,6 +20,27 @@ def _group() -> None:
     """Generate the embedded datasets; check the videos of any dataset."""  # keeps sub-commands
 
 
+class _Bar:
+    """A tqdm bar on stderr, opened at the first clip (none when nothing is built)."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc, self.bar = desc, None
+
+    def update(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.desc, unit="clip")
+        self.bar.update(done - self.bar.n)
+
+    def __enter__(self) -> _Bar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 @app.command()
 def synth(
     out: Path | None = typer.Option(
@@ -48,9 +69,18 @@ def synth(
     start = time.perf_counter()
     try:
         before = generator.read_meta(out)
-        root = generator.ensure_dataset(
-            out, seed, size, static, frames=frames, height=height, width=width, force=force
-        )
+        with _Bar(f"generating {out}") as bar:
+            root = generator.ensure_dataset(
+                out,
+                seed,
+                size,
+                static,
+                frames=frames,
+                height=height,
+                width=width,
+                force=force,
+                progress=bar.update,
+            )
     except ValueError as err:  # unknown preset, bad override, mismatching folder, bad meta.json
         fail(str(err))
     seconds = time.perf_counter() - start
