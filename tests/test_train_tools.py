@@ -109,3 +109,25 @@ def test_killed_run_resumes_from_its_last_checkpoint(pretrained, tmp_path):
     assert "Unsupported global" not in text
     assert f"resumed epoch: {killed_at}," in text
     assert (work / "epoch_6.pth").is_file()
+
+
+def test_mats_lab_train_on_two_ranks(tmp_path):
+    """``mats-lab train CONFIG --gpus 2``: two gloo ranks on CPU, identical weights, and a
+    second call without --resume refuses to overwrite the run."""
+    import json
+    import sys
+
+    options = {**tiny_data(tmp_path / "data"), "train_cfg.max_epochs": 1}
+    work = tmp_path / "work"
+    cmd = [sys.executable, "-m", "mats_lab.cli.main", "train", str(PRETRAIN), "--gpus", "2"]
+    cmd += ["--work-dir", str(work)]
+    for key, value in options.items():
+        cmd += ["--cfg-options", f"{key}={value}"]
+    code, text = run(cmd, tmp_path / "log")
+    assert code == 0, text[-3000:]
+    assert "--nproc-per-node 2" in text and "Distributed training: True" in text
+    ranks = json.loads((work / "ranks.json").read_text())
+    assert ranks["world_size"] == 2 and len(set(ranks["digests"])) == 1
+    assert (work / "epoch_1.pth").is_file()
+    code, text = run(cmd, tmp_path / "again.log")
+    assert code != 0 and "--resume" in text

@@ -18,7 +18,8 @@ def _run(cmd: list[str]) -> None:
     typer.echo("$ " + " ".join(cmd), err=True)
     code = subprocess.call(cmd)  # noqa: S603 - argument list, no shell
     if code:
-        fail(f"{Path(cmd[1]).name} exited with {code}", code)
+        name = cmd[2] if cmd[1] == "-m" else Path(cmd[1]).name
+        fail(f"{name} exited with {code}", code)
 
 
 def train(
@@ -26,13 +27,51 @@ def train(
     work_dir: Path = typer.Option(None, "--work-dir", help="default: work_dirs/<config name>"),
     resume: bool = typer.Option(False, "--resume", help="continue from the last checkpoint"),
     amp: bool = typer.Option(False, "--amp", help="mixed precision (GPU)"),
+    gpus: int = typer.Option(
+        1,
+        "--gpus",
+        min=1,
+        help="processes, one per device (CUDA_VISIBLE_DEVICES picks them; gloo CPU ranks "
+        "without CUDA); above 1 the run goes through the stage runner under torch's launcher",
+    ),
     cfg_options: list[str] = typer.Option([], "--cfg-options", help="key=value (repeatable)"),
 ) -> None:
-    """Train a config with MMAction2's unchanged tools/train.py."""
+    """Train a config with MMAction2's unchanged tools/train.py (one process), or on
+    ``--gpus N`` ranks through mats-lab's stage runner (``torch.distributed.run``, loopback
+    rendezvous, the LR scaled with the total batch)."""
+    work_dir = work_dir or Path("work_dirs") / config.stem
+    options = parse_cfg_options(cfg_options)
+    if gpus > 1:
+        _run_ranks(config, work_dir, resume, amp, gpus, options)
+        return
     from mats_lab.lab.mmtools import train_command
 
-    work_dir = work_dir or Path("work_dirs") / config.stem
-    _run(train_command(config, work_dir, resume, amp, parse_cfg_options(cfg_options)))
+    _run(train_command(config, work_dir, resume, amp, options))
+
+
+def _run_ranks(
+    config: Path, work_dir: Path, resume: bool, amp: bool, nprocs: int, options: dict
+) -> None:
+    """Write a stage spec for ``nprocs`` ranks into ``work_dir`` and run the stage runner."""
+    import sys
+
+    from mats_lab.protocol.layout import StageFiles
+    from mats_lab.protocol.records import StageSpec, write_stage_spec
+
+    files = StageFiles(work_dir.resolve())
+    if files.checkpoint() and not resume:
+        fail(f"{work_dir} already holds a checkpoint: pass --resume or another --work-dir")
+    files.work_dir.mkdir(parents=True, exist_ok=True)
+    spec = StageSpec(
+        config=str(config.resolve()),
+        overrides=options,
+        knobs={"precision": "bf16"} if amp else {},
+        work_dir=str(files.work_dir),
+        nprocs=nprocs,
+    )
+    spec_path = files.work_dir / "train_stage.json"
+    write_stage_spec(spec_path, spec)
+    _run([sys.executable, "-m", "mats_lab.trial.stage_run", "--spec", str(spec_path)])
 
 
 def _last_checkpoint(work_dir: Path) -> Path:
