@@ -18,10 +18,11 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 # The main job: the keep-ratio study (MATS keep ratios vs the VideoMAE baseline) on the
-# embedded dataset, then its report under reports/. Re-running resumes the study.
+# embedded dataset, then its report under reports/local/ (ignored by git), compared with the
+# committed reference under reports/. Re-running resumes the study.
 demo: install
 	$(BIN)/mats-lab sweep $(STUDY)
-	$(BIN)/mats-lab report $(STUDY) --out reports/
+	$(BIN)/mats-lab report $(STUDY) --out reports/local --reference reports
 
 test: install
 	$(BIN)/python -m pytest -q

@@ -326,3 +326,17 @@ def test_report_process_imports_no_torch(store, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
     assert (tmp_path / "keep_ratio" / "index.md").is_file()
+
+
+def test_a_run_is_compared_with_a_reference_report(store, tmp_path):
+    """make demo's report: written elsewhere than the reference, compared with it."""
+    invoke(str(study_file(store)), "--out", str(tmp_path / "reference"), "--no-tokens")
+    out = invoke(
+        str(study_file(store)), "--out", str(tmp_path / "local"), "--no-tokens",
+        "--reference", str(tmp_path / "reference"),
+    )  # fmt: skip
+    assert f"reference in {tmp_path / 'reference' / 'keep_ratio'}" in out
+    written = (tmp_path / "local" / "keep_ratio" / "reference.md").read_text()
+    rows = [line for line in written.splitlines() if line.startswith("| ") and "%" in line]
+    assert any(row.startswith("| videomae") for row in rows)
+    assert all(row.split("|")[-2].strip() == "+0.0" for row in rows), "itself: no difference"

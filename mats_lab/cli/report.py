@@ -26,6 +26,9 @@ def report(
     alpha: float = typer.Option(
         0.05, "--alpha", help="level of the paired tests against the baseline (CIs at 1-alpha)"
     ),
+    reference: Path = typer.Option(
+        None, "--reference", help="an earlier report folder: compare this run's figures with it"
+    ),
 ) -> None:
     """Summarise studies: mean ± std and confidence interval over seeds per configuration,
     the paired test of every row against the baseline with a verdict, figures; prints the main
@@ -38,6 +41,7 @@ def report(
             out=out, formats=parse_formats(formats), baseline=baseline, tokens=tokens,
             clip=clip, tracking_uri=tracking_uri, storage=storage, use_mlflow=not offline,
             compare=compare, command=_command(studies, given), alpha=alpha,
+            reference=reference,
         )  # fmt: skip
         run_report(studies or [], options, echo=typer.echo)
     except ReportError as exc:

@@ -8,13 +8,17 @@ collect (:mod:`~mats_lab.report.collect`) -> summarise (:mod:`~mats_lab.report.s
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from mats_lab.report import figures, index, pages, plots, stats_table, tables
 from mats_lab.report.collect import StudyData, collect, curves, mlflow_experiments
+from mats_lab.report.reference import compare_with_reference, find_reference, reference_markdown
 from mats_lab.report.sources import SourceError, StudySource, discover, resolve
 from mats_lab.report.summarise import Summary, compare, config_labels, summarise
 
@@ -40,6 +44,7 @@ class ReportOptions:
     compare: bool = False
     command: str = "mats-lab report"
     alpha: float = 0.05  # level of the paired tests; intervals at 1 - alpha
+    reference: Path | None = None  # an earlier report folder to compare this run with
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
@@ -308,6 +313,23 @@ def write_compare(datas: list[StudyData], reports: list[Report], options: Report
     return report
 
 
+def write_reference(report: Report, reference: Path) -> str:
+    """Compare the study's table with the same study's ``results.csv`` under ``reference``;
+    writes ``reference.md`` beside the report and returns the text for the terminal."""
+    found = find_reference(reference, _safe(report.name))
+    if found is None:
+        return f"no reference for study {report.name} under {reference}"
+    if found.resolve() == (report.folder / "results.csv").resolve():
+        return f"the reference {found} is this report itself: nothing to compare"
+    run = pd.read_csv(io.StringIO(tables.to_csv(report.summary)))
+    frame = compare_with_reference(run, pd.read_csv(found))
+    text = reference_markdown(frame, found.parent)
+    path = report.folder / "reference.md"
+    path.write_text(text)
+    report.files.append(path)
+    return text
+
+
 def terminal_text(report: Report) -> str:
     s = report.summary
     lines = [f"study {s.study}: {index.counts_text(s)}"]
@@ -340,6 +362,8 @@ def run_report(
         reports.append(report)
         if not options.compare:
             echo(terminal_text(report))
+        if options.reference is not None:
+            echo(write_reference(report, options.reference))
     if options.compare:
         if len(reports) < 2:
             raise ReportError("--compare needs two studies with trials or more")
