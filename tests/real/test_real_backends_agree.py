@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mats_lab.data.decode import available_backends, open_video, probe_video
+from mats_lab.data.decode import PyAVReader, available_backends, open_video, probe_video
 
 pytestmark = pytest.mark.real
 
@@ -82,3 +82,30 @@ def test_packed_bframes_are_identified_by_their_dts_and_read_exactly() -> None:
         with open_video(path, backend) as reader:
             got = reader.get_frames(range(80))
         assert np.array_equal(got, reference), f"{backend} is not byte-identical to OpenCV"
+
+
+def test_packed_bframes_seek_exactly_between_keyframes(tmp_path: Path) -> None:
+    # The packed clip's 80 packets stored three times over (stream copy, timestamps shifted):
+    # keyframes at 0, 80 and 160, so PyAV seeks on a dts-identified stream.
+    import av
+
+    src, dst = _clip(PACKED), tmp_path / "thrice.avi"
+    with av.open(str(src)) as source, av.open(str(dst), "w") as target:
+        stream = source.streams.video[0]
+        out = target.add_stream_from_template(stream)
+        packets = [p for p in source.demux(stream) if p.dts is not None]
+        for repeat in range(3):
+            for p in packets:
+                copy = av.Packet(bytes(p))
+                copy.dts = p.dts + repeat * len(packets)
+                copy.pts = None if p.pts is None else p.pts + repeat * len(packets)
+                copy.time_base, copy.is_keyframe, copy.stream = p.time_base, p.is_keyframe, out
+                target.mux(copy)
+    info = probe_video(dst)
+    assert (info.num_frames, info.ts_source, info.keyframes) == (240, "dts", (0, 80, 160))
+    with open_video(dst, "opencv") as reader:
+        reference = reader.get_frames(range(240))
+    with PyAVReader(dst) as reader:
+        for idx in ([200, 10, 100, 239, 81, 80, 79], [150, 160, 161]):
+            assert np.array_equal(reader.get_frames(idx), reference[idx])
+        assert reader.seeks >= 2
