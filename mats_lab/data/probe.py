@@ -198,7 +198,8 @@ def _timeline_from_packets(
     ordered = sorted(int(p) for p in stamps if p is not None)
     if not _strictly_increasing(ordered):
         return None
-    keys = sorted(ordered.index(int(p)) for p, key in packets if key and p is not None)
+    position = {p: i for i, p in enumerate(ordered)}
+    keys = sorted(position[int(p)] for p, key in packets if key and p is not None)
     return _Timeline(tuple(ordered), "pts", tuple(keys) or (0,))
 
 
