@@ -292,13 +292,13 @@ def test_token_picture_runs_show_tokens_on_the_best_trial(store, tmp_path):
         "-m",
         "mats_lab.cli.main",
         "show-tokens",
-        str(tmp_path / "data/motion_synth/videos/val/v0.mp4"),
+        "data/motion_synth/videos/val/v0.mp4",  # inside the repository: relative to it
     ]
     assert argv[5:] == [
         "--config",
-        str(work / "config.py"),
+        "stage/config.py",
         "--checkpoint",
-        str(work / "epoch_3.pth"),
+        "stage/epoch_3.pth",
         "--out",
         str(png),
         "--json",

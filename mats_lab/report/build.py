@@ -281,7 +281,8 @@ def write_study(data: StudyData, options: ReportOptions, lenient: bool = False) 
     report.files += write_tables(report, options, caption)
     report.notes += index.seed_notes(summary)
     trials_csv = folder / "trials.csv"
-    data.trials.to_csv(trials_csv, index=False)
+    # 12 significant digits: 0.81, not the float repr 0.8099999999999999
+    data.trials.to_csv(trials_csv, index=False, float_format="%.12g")
     report.files.append(trials_csv)
     figs, notes = write_figures(data, summary, folder, data.bundles)
     report.files += figs

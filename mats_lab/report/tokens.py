@@ -11,6 +11,7 @@ show-tokens failing) the picture is skipped with a note saying why.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mats_lab.protocol.layout import StageFiles
+from mats_lab.protocol.records import RecordError, read_result
 from mats_lab.report.collect import StudyData
 from mats_lab.report.summarise import Summary
 
@@ -101,8 +104,6 @@ def default_clip(root: Path, config: Path | None = None) -> Path:
 
 def _stage_files(data: StudyData, trial: int) -> tuple[Path, Path]:
     """``(config, checkpoint)`` of the trial's last stage."""
-    import json
-
     stages = data.stages.get(trial) or []
     if not stages:
         raise TokenUnavailable(
@@ -110,11 +111,13 @@ def _stage_files(data: StudyData, trial: int) -> tuple[Path, Path]:
         )
     work_dir = Path(stages[-1].get("work_dir", ""))
     try:
-        result = json.loads((work_dir / "result.json").read_text())
-    except (OSError, ValueError):
-        raise TokenUnavailable(f"trial {trial}: no readable result.json in {work_dir}") from None
-    config = Path(result.get("config") or work_dir / "config.py")
-    checkpoint = result.get("checkpoint")
+        result = read_result(work_dir)
+    except RecordError as exc:
+        raise TokenUnavailable(f"trial {trial}: {exc}") from None
+    if result is None:
+        raise TokenUnavailable(f"trial {trial}: no readable result.json in {work_dir}")
+    config = Path(result.config or StageFiles(work_dir).config)
+    checkpoint = result.checkpoint
     if not config.is_file():
         raise TokenUnavailable(f"trial {trial}: no dumped config in {work_dir} (a fake trial?)")
     if not checkpoint or not Path(checkpoint).is_file():
@@ -132,12 +135,22 @@ def token_command(
     root = data.root or Path.cwd()
     config, checkpoint = _stage_files(data, trial)
     clip = clip if clip is not None else default_clip(root, config)
+    # Paths inside the repository are given relative to it (the show-tokens process runs
+    # there), so the tokens.json a report commits names no machine's folders.
     argv = [
-        sys.executable, "-m", "mats_lab.cli.main", "show-tokens", str(clip),
-        "--config", str(config), "--checkpoint", str(checkpoint),
-        "--out", str(out), "--json", str(out.with_suffix(".json")),
+        sys.executable, "-m", "mats_lab.cli.main", "show-tokens", _shown(clip, root),
+        "--config", _shown(config, root), "--checkpoint", _shown(checkpoint, root),
+        "--out", str(out.resolve()), "--json", str(out.with_suffix(".json").resolve()),
     ]  # fmt: skip
     return argv, root
+
+
+def _shown(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` when it lies inside it (normalised), else absolute."""
+    full = Path(os.path.normpath(Path(path).resolve()))
+    return (
+        str(full.relative_to(root.resolve())) if full.is_relative_to(root.resolve()) else str(full)
+    )
 
 
 def token_picture(
