@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -24,7 +25,8 @@ class _Bar:
     """A tqdm bar on stderr, opened at the first clip (none when nothing is built)."""
 
     def __init__(self, desc: str) -> None:
-        self.desc, self.bar = desc, None
+        self.desc = desc
+        self.bar: Any = None
 
     def update(self, done: int, total: int) -> None:
         from tqdm import tqdm
