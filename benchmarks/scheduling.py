@@ -26,6 +26,28 @@ The checks, exit status 1 when one fails: the sweep exits 0; every grid point ra
 once; no device ever ran more than ``trials_per_device`` trials at once; the makespan is within
 ``--tolerance`` (5 %) of the ideal, or, with ``--order random``, of the zero-overhead list
 schedule of that order.
+
+Stages that span devices (``--scenario``):
+
+- ``mixed``: ``--trials`` trials (default 16) of three chained stages on 1, 2 and 4 simulated
+  GPUs, each stage's length drawn as above. Prints the makespan next to the zero-overhead list
+  schedule of the same stages under the sweep's own packing rule
+  (:func:`mats_lab.lab.packing.list_schedule`, measured lengths, trial order) and the
+  device-seconds lower bound; checks that no GPU ever ran two stages at once, that every stage
+  got as many distinct GPUs as it asked for, and that the makespan is within ``--tolerance``
+  (default 10 % here) of that list schedule.
+- ``k400``: the stages of ``studies/gpu/keep_ratio_k400.yaml`` (2 pre-trainings shared by 5
+  fine-tunings) with the fake command, each stage as long as ``--work`` device-seconds over its
+  device count (perfect scaling assumed); ``--stage-devices pretrain=1,finetune=1`` overrides
+  the file's ``devices``. Prints the GPU utilisation next to the best its dependency graph
+  allows (:func:`mats_lab.lab.packing.best_makespan`, exact for these 7 stages).
+
+    python benchmarks/scheduling.py --scenario mixed
+    python benchmarks/scheduling.py --scenario k400
+    python benchmarks/scheduling.py --scenario k400 --stage-devices pretrain=1,finetune=1
+
+One file for the three scenarios (over 400 lines): they share the study runner, the result
+reader and the checks, and the benchmark is run as one script.
 """
 
 from __future__ import annotations
@@ -43,6 +65,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
+from mats_lab.lab import packing
+from mats_lab.lab.packing import SimStage, area_bound, best_makespan, utilisation
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"  # only hashed, never built
@@ -152,7 +177,8 @@ def count_completed(study_folder: Path) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=64)
+    parser.add_argument("--scenario", choices=("single", "mixed", "k400"), default="single")
+    parser.add_argument("--trials", type=int, help="default 64 (single), 16 (mixed)")
     parser.add_argument("--devices", type=int, default=8, help="simulated GPUs 0..N-1")
     parser.add_argument("--trials-per-device", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0, help="seed of the trial lengths")
@@ -161,11 +187,24 @@ def main(argv: list[str] | None = None) -> int:
         "--spread", type=float, default=2 / 3, help="lengths uniform in mean*(1 +- spread)"
     )
     parser.add_argument("--order", choices=("longest", "random"), default="longest")
-    parser.add_argument("--tolerance", type=float, default=0.05)
+    parser.add_argument("--tolerance", type=float, help="default 0.05 (single), 0.10 (mixed)")
     parser.add_argument("--keep", type=Path, help="run in this folder and keep it")
     parser.add_argument("--show-log", action="store_true", help="print the sweep's output")
+    parser.add_argument(
+        "--work", default="pretrain=32,finetune=8", help="k400: device-seconds per stage"
+    )
+    parser.add_argument("--stage-devices", default="", help="k400: e.g. pretrain=1,finetune=1")
     args = parser.parse_args(argv)
+    if args.scenario == "single":
+        args.trials = 64 if args.trials is None else args.trials
+        args.tolerance = 0.05 if args.tolerance is None else args.tolerance
+        return run_single(args)
+    args.trials = 16 if args.trials is None else args.trials
+    args.tolerance = 0.10 if args.tolerance is None else args.tolerance
+    return run_multi(args)
 
+
+def run_single(args: argparse.Namespace) -> int:
     lengths = draw_lengths(args.trials, args.mean, args.spread, args.seed)
     if args.order == "longest":
         lengths.sort(reverse=True)
@@ -285,6 +324,222 @@ def main(argv: list[str] | None = None) -> int:
         failures.append(
             f"makespan {makespan:.2f} s is more than {args.tolerance:.0%} over the {what} "
             f"{target:.2f} s"
+        )
+    for failure in failures:
+        print(f"FAILED: {failure}")
+    if not failures:
+        print("OK: every check passed")
+    return 1 if failures else 0
+
+
+# -- stages that span devices -------------------------------------------------------------------
+MIXED_SIZES = {"one": 1, "two": 2, "four": 4}
+K400 = REPO / "studies" / "gpu" / "keep_ratio_k400.yaml"
+
+
+def _pairs(text: str) -> dict[str, float]:
+    """``"a=1,b=2"`` -> ``{"a": 1.0, "b": 2.0}``."""
+    out = {}
+    for item in filter(None, text.split(",")):
+        key, _, value = item.partition("=")
+        out[key.strip()] = float(value)
+    return out
+
+
+def write_mixed_study(folder: Path, lengths: list[list[float]], devices: list[int]) -> Path:
+    """Trials of three chained stages on 1, 2 and 4 GPUs; ``lengths[t]`` their durations."""
+    bundles = [
+        {"label": f"t{t:02d}"}
+        | {f"fake.duration.{n}": d for n, d in zip(MIXED_SIZES, row, strict=True)}
+        for t, row in enumerate(lengths)
+    ]
+    previous = None
+    stages = []
+    for name, size in MIXED_SIZES.items():
+        stage = {"name": name, "config": str(REPO / CONFIG), "devices": size}
+        if previous:
+            stage["load_from"] = previous
+        stages.append(stage)
+        previous = name
+    study = {
+        "name": "scheduling-bench",
+        "stages": stages,
+        "space": {"lengths": {"grid": bundles}},
+        "resources": {"devices": devices},
+        "retries": 0,
+        "command": [sys.executable, "-m", "mats_lab.lab.fake_stage"],
+        "output": str(folder / "study"),
+    }
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+def write_k400_study(
+    folder: Path, devices: list[int], work: dict[str, float], sizes: dict[str, float]
+) -> Path:
+    """``keep_ratio_k400.yaml`` with the fake command: each stage ``work / devices`` long."""
+    study = yaml.safe_load(K400.read_text())
+    for stage in study["stages"]:
+        size = int(sizes.get(stage["name"], stage.get("devices", 1)))
+        stage["devices"] = size
+        stage["config"] = str(REPO / stage["config"])
+        overrides = stage.setdefault("overrides", {})
+        overrides["fake.duration"] = round(work[stage["name"]] / size, 3)
+    study.update(
+        name="scheduling-bench",
+        resources={"devices": devices},
+        command=[sys.executable, "-m", "mats_lab.lab.fake_stage"],
+        output=str(folder / "study"),
+        retries=0,
+    )
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path
+
+
+def read_multi(study_folder: Path) -> list[dict]:
+    """Every stage run: name, trial, GPUs, ranks, start, end, and the stage dirs it loaded."""
+    runs = []
+    for result_file in sorted((study_folder / "stages").glob("*/result.json")):
+        result = json.loads(result_file.read_text())
+        spec = json.loads((result_file.parent / "stage.json").read_text())
+        runs.append(
+            {
+                "dir": str(result_file.parent),
+                "stage": spec["stage"],
+                "trial": spec["trial"],
+                "gpus": [g for g in result["device"].split(",") if g],
+                "nprocs": int(result["nprocs"]),
+                "asked": int(spec["nprocs"]),
+                "start": float(result["started"]),
+                "end": float(result["ended"]),
+                "load_from": spec.get("load_from") or "",
+            }
+        )
+    return runs
+
+
+def sim_stages(runs: list[dict], stage_order: list[str]) -> list[SimStage]:
+    """The runs as :class:`SimStage` s with measured lengths, in the sweep's priority order
+    (trial asked first, then stage order), each after the stage dir its checkpoint came from."""
+    runs = sorted(runs, key=lambda r: (r["trial"], stage_order.index(r["stage"])))
+    stages = []
+    for r in runs:
+        after = tuple(
+            o["dir"] for o in runs if r["load_from"] and r["load_from"].startswith(o["dir"] + "/")
+        )
+        stages.append(SimStage(r["dir"], len(r["gpus"]), r["end"] - r["start"], after))
+    return stages
+
+
+def device_failures(runs: list[dict]) -> list[str]:
+    """A GPU given to two stages at once, or a stage without as many distinct GPUs as ranks."""
+    failures = []
+    per_gpu: dict[str, list[tuple[float, float]]] = {}
+    for r in runs:
+        if not (len(set(r["gpus"])) == len(r["gpus"]) == r["nprocs"] == r["asked"]):
+            failures.append(f"{r['dir']}: {r['asked']} ranks asked, GPUs {r['gpus']}")
+        for gpu in r["gpus"]:
+            per_gpu.setdefault(gpu, []).append((r["start"], r["end"]))
+    for gpu, intervals in sorted(per_gpu.items()):
+        if max_concurrency(intervals) > 1:
+            failures.append(f"GPU {gpu} ran two stages at once")
+    return failures
+
+
+def run_multi(args: argparse.Namespace) -> int:
+    devices = list(range(args.devices))
+    folder = Path(tempfile.mkdtemp(prefix="mats-sched-")) if not args.keep else args.keep
+    if args.keep:
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    if args.scenario == "mixed":
+        rows = [
+            draw_lengths(3, args.mean, args.spread, args.seed * 1000 + t)
+            for t in range(args.trials)
+        ]
+        study = write_mixed_study(folder, rows, devices)
+        order = list(MIXED_SIZES)
+        print(
+            f"{args.trials} trials x 3 chained stages on 1, 2 and 4 of {args.devices} simulated "
+            f"GPUs, lengths uniform in {args.mean:g} s x (1 +- {args.spread:.2f}) (seed "
+            f"{args.seed}); {os.cpu_count()} CPU cores"
+        )
+    else:
+        sizes = _pairs(args.stage_devices)
+        study = write_k400_study(folder, devices, _pairs(args.work), sizes)
+        order = [s["name"] for s in yaml.safe_load(study.read_text())["stages"]]
+        shown = {s["name"]: s["devices"] for s in yaml.safe_load(study.read_text())["stages"]}
+        print(
+            f"{K400.relative_to(REPO)} stages on {args.devices} simulated GPUs, devices {shown}, "
+            f"work {args.work} device-seconds; {os.cpu_count()} CPU cores"
+        )
+    command = [sys.executable, "-m", "mats_lab.cli.main", "sweep", str(study)]
+    try:
+        launched = time.time()
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+        exited = time.time()
+        if args.show_log or proc.returncode != 0:
+            print(proc.stdout + proc.stderr)
+        runs = read_multi(folder / "study")
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    failures = [f"the sweep exited with {proc.returncode}"] if proc.returncode else []
+    if not runs:
+        print("no stage ran")
+        return 1
+    failures += device_failures(runs)
+    stages = sim_stages(runs, order)
+    n = args.devices
+    first = min(r["start"] for r in runs)
+    makespan = max(r["end"] for r in runs) - first
+    bound, _ = packing.list_schedule(stages, n)
+    area = area_bound(stages, n)
+    busy = utilisation(stages, n, makespan)
+    print(
+        f"stages run            {len(runs)} ({sum(s.devices * s.length for s in stages):.1f} "
+        "GPU-seconds of stage time)"
+    )
+    print(f"measured makespan     {makespan:8.2f} s  GPU utilisation {busy:6.1%}")
+    print(
+        f"list schedule         {bound:8.2f} s  GPU utilisation "
+        f"{utilisation(stages, n, bound):6.1%}  (the sweep's packing rule, zero overhead; "
+        f"measured = {makespan / bound:.3f} x)"
+    )
+    if len(stages) <= 9:
+        best = best_makespan(stages, n)
+        print(
+            f"best possible         {best:8.2f} s  GPU utilisation "
+            f"{utilisation(stages, n, best):6.1%}  (any schedule of this dependency graph)"
+        )
+    print(f"lower bound           {area:8.2f} s  (GPU-seconds / GPUs, or the longest chain)")
+    events = sorted(
+        [(r["start"], len(r["gpus"])) for r in runs] + [(r["end"], -len(r["gpus"])) for r in runs]
+    )
+    now = peak = 0
+    for _, step in events:  # an end sorts before a start at the same instant
+        now += step
+        peak = max(peak, now)
+    print(f"most GPUs busy        {peak:8d} of {n} at once")
+    gaps = []
+    for r in runs:
+        previous = [
+            o["end"] for o in runs if o["end"] <= r["start"] and set(o["gpus"]) & set(r["gpus"])
+        ]
+        if previous:
+            gaps.append(r["start"] - max(previous))
+    if gaps:
+        print(
+            f"hand-off per stage    {np.mean(gaps) * 1000:8.0f} ms mean, {max(gaps) * 1000:.0f} "
+            "ms max (a stage's start after the last stage on its GPUs ended)"
+        )
+    print(f"sweep wall time       {exited - launched:8.2f} s (start-up {first - launched:.2f} s)")
+    if args.scenario == "mixed" and makespan > (1 + args.tolerance) * bound:
+        failures.append(
+            f"makespan {makespan:.2f} s is more than {args.tolerance:.0%} over the "
+            f"zero-overhead list schedule {bound:.2f} s"
         )
     for failure in failures:
         print(f"FAILED: {failure}")

@@ -58,3 +58,31 @@ def test_small_benchmark_runs_each_point_once_without_overlap(
         per_device_runs.setdefault(s["device"], []).append((s["start"], s["end"]))
     assert set(per_device_runs) == {str(d) for d in range(devices)}  # CUDA_VISIBLE_DEVICES
     assert max(bench.max_concurrency(v) for v in per_device_runs.values()) <= per_device
+
+
+def test_device_checks_catch_a_shared_gpu_and_a_short_stage(bench):
+    ok = {"dir": "a", "gpus": ["0", "1"], "nprocs": 2, "asked": 2, "start": 0.0, "end": 1.0}
+    after = ok | {"dir": "b", "gpus": ["1"], "nprocs": 1, "asked": 1, "start": 1.0, "end": 2.0}
+    assert bench.device_failures([ok, after]) == []  # back to back on GPU 1
+    clash = after | {"start": 0.5}
+    assert bench.device_failures([ok, clash]) == ["GPU 1 ran two stages at once"]
+    short = ok | {"gpus": ["0"]}  # two ranks asked, one GPU given
+    assert bench.device_failures([short]) == ["a: 2 ranks asked, GPUs ['0']"]
+    runs = [
+        ok | {"stage": "two", "trial": 0, "load_from": "x/epoch_1.ckpt"},
+        ok | {"dir": "x", "stage": "one", "trial": 0, "load_from": ""},
+    ]
+    stages = bench.sim_stages(runs, ["one", "two"])
+    assert [(s.name, s.devices, s.after) for s in stages] == [("x", 2, ()), ("a", 2, ("x",))]
+
+
+def test_mixed_scenario_runs_and_checks_devices(bench, tmp_path, capsys):
+    argv = ["--scenario", "mixed", "--trials", "3", "--devices", "4", "--mean", "0.4"]
+    argv += ["--spread", "0.5", "--tolerance", "1000", "--keep", str(tmp_path / "run")]
+    code = bench.main(argv)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "OK: every check passed" in out and "list schedule" in out
+    runs = bench.read_multi(tmp_path / "run" / "study")
+    assert sorted(len(r["gpus"]) for r in runs) == [1, 1, 1, 2, 2, 2, 4, 4, 4]
+    assert bench.device_failures(runs) == []
