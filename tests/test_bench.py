@@ -4,6 +4,7 @@ assertions: times on a shared CPU say nothing in a unit test)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -188,3 +189,29 @@ def test_one_pair_leaves_the_other_ratios_empty(mm):
     assert result.checks()["finetune_time_within_1.1x_macs"] is None
     with pytest.raises(ValueError, match="pairs must be among"):
         BenchSpec(pairs=("inference",))
+
+
+@pytest.mark.slow
+def test_gpu_check_script_runs_on_cpu(tmp_path):
+    """``benchmarks/gpu_check.sh OUT --cpu-dry-run``: the GPU check's code paths (the 2-trial
+    sweep through the stage runner, the bf16 step pairs, the table and JSON) on the CPU."""
+    import json
+    import subprocess
+
+    repo = Path(__file__).resolve().parents[1]
+    out = tmp_path / "gc"
+    proc = subprocess.run(
+        [str(repo / "benchmarks" / "gpu_check.sh"), str(out), "--cpu-dry-run", "--repeats", "2"],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    report = json.loads((out / "gpu_check.json").read_text())
+    assert report["sweep"]["ok"] and len(report["sweep"]["stages"]) == 2
+    gmacs = sorted(s["train_gmacs"] for s in report["sweep"]["stages"])
+    assert gmacs[0] < gmacs[1]  # keep 0.6 costs less than keep 1.0
+    for pair in ("pretrain", "finetune"):
+        assert 0 < report["steps"][f"{pair}_macs_ratio"] < 1
+        assert report["steps"][f"{pair}_time_ratio"] > 0
+    assert "steps (bf16): MATS / baseline" in proc.stdout
