@@ -32,6 +32,10 @@ naming the file (and the frame index, where there is one).
 
 Pure decoding: numpy, PyAV, OpenCV and (optional) decord; no torch, no mm*. Nothing is cached
 between readers.
+
+One file although it passes 400 lines: the three readers implement one contract (the same
+identity checks against one probe, the same errors), and a reader is audited against the
+others; the probe itself is :mod:`mats_lab.data.probe`.
 """
 
 from __future__ import annotations

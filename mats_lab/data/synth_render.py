@@ -5,6 +5,10 @@ mover whose motion is the label) from that clip's own ``numpy.random.Generator``
 it with anti-aliased shapes, as ``(T, H, W, 3) uint8`` frames. No file I/O: writing videos and
 building dataset folders is :mod:`mats_lab.data.synth`'s job.
 
+One file although it passes 400 lines: every line here decides the pixels of the dataset
+(``GENERATOR_VERSION`` in :mod:`mats_lab.data.synth` must change with any of them), so the
+whole renderer is read, and versioned, as one unit.
+
 Only numpy and the standard library are imported here.
 """
 

@@ -32,6 +32,10 @@ averaged in.
 The baseline row is the one ``--baseline`` names, else by convention the first configuration
 that mentions ``videomae``, else keeps every token (``keep_ratio`` 1.0), else uses tube
 masking, else uniform frame selection, else the first configuration.
+
+One file although it passes 400 lines: the table, its baseline, its deltas, verdicts and bold
+marks are one computation over one frame (the statistics themselves are
+:mod:`mats_lab.report.stats`); split, each part would pass the half-built table to the next.
 """
 
 from __future__ import annotations
