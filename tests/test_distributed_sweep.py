@@ -1,0 +1,136 @@
+"""The sweep-level must-show of multi-rank stages, on CPU: a study stage asking for 2 devices
+runs on 2 gloo ranks, completes, is logged once in MLflow; a SIGKILL of the sweep in the middle
+of the stage stops both ranks, and the next sweep resumes on both from the checkpoint, with
+identical weights on the ranks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import optuna
+import pytest
+import yaml
+
+from mats_lab.lab.study import open_storage
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[1]
+FINETUNE = REPO / "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
+EPOCHS = 8
+
+
+def data_overrides(root: Path) -> dict:
+    options: dict = {}
+    for split in ("train", "val"):
+        key = f"{split}_dataloader"
+        options |= {
+            f"{key}.dataset.synth_root": str(root),
+            f"{key}.dataset.synth_size": "tiny",
+            f"{key}.dataset.ann_file": str(root / f"{split}_list_videos.txt"),
+            f"{key}.dataset.data_prefix.video": str(root),
+            f"{key}.batch_size": 4,
+            f"{key}.num_workers": 0,
+            f"{key}.persistent_workers": False,
+        }
+    return options
+
+
+def write_study(tmp_path: Path) -> Path:
+    study = {
+        "name": "ranks",
+        "stages": [
+            {
+                "name": "finetune",
+                "config": str(FINETUNE),
+                "devices": 2,
+                "knobs": {"epochs": EPOCHS},
+                "overrides": {**data_overrides(tmp_path / "data"), "train_cfg.val_interval": 1},
+            }
+        ],
+        "space": {"keep_ratio": {"grid": [0.6]}},
+        "resources": {"devices": 2, "cpu_threads": 1},
+        "output": str(tmp_path / "study"),
+    }
+    path = tmp_path / "ranks.yaml"
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def sweep(path: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mats_lab.cli.main", "sweep", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
+    )
+
+
+def rank_processes(stages: Path) -> list[int]:
+    """Pids of stage runners (launchers or ranks) working in this study."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"mats_lab.trial.stage_run" in cmdline and str(stages).encode() in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_sweep_stage_on_two_ranks_survives_a_kill(tmp_path):
+    path = write_study(tmp_path)
+    proc = sweep(path)
+    stages = tmp_path / "study" / "stages"
+    deadline = time.time() + 600
+    while not any(stages.glob("finetune-*/epoch_2.pth")):
+        assert proc.poll() is None, proc.communicate()[0][-4000:]
+        assert time.time() < deadline, "the stage never reached epoch 2"
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30
+    while rank_processes(stages):  # the stage and its ranks die with the sweep
+        assert time.time() < deadline, f"left running: {rank_processes(stages)}"
+        time.sleep(0.2)
+
+    proc = sweep(path)
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-4000:]
+
+    ft = next(stages.glob("finetune-*"))
+    log = (ft / "stage.log").read_text()
+    assert "--nproc-per-node 2" in log
+    assert "rank 0/2: resuming from checkpoint" in log
+    assert "rank 1/2: resuming from checkpoint" in log
+    result = json.loads((ft / "result.json").read_text())
+    assert result["nprocs"] == 2 and result["resumed_from"].endswith(".pth")
+    ranks = json.loads((ft / "ranks.json").read_text())
+    assert ranks["world_size"] == 2 and len(set(ranks["digests"])) == 1
+    assert ranks["iter"] == EPOCHS  # one step per epoch: 8 clips, 4 per rank
+
+    storage = open_storage(f"journal://{tmp_path / 'study' / 'optuna.journal'}")
+    trials = optuna.load_study(study_name="ranks", storage=storage).get_trials()
+    assert sorted(t.state.name for t in trials) == ["COMPLETE", "FAIL"]
+
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'study' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["ranks"])
+    children = runs[runs["tags.mats_lab.trial"].notna()]
+    finished = children[children["status"] == "FINISHED"]
+    assert len(finished) == 1  # one run for the stage, not one per rank
+    history = mlflow.tracking.MlflowClient().get_metric_history(
+        finished.run_id.iloc[0], "val/acc/top1"
+    )
+    steps = [m.step for m in history]
+    assert len(steps) == len(set(steps))  # each epoch's validation logged once
+    assert steps[-1] == EPOCHS
