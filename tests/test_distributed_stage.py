@@ -168,3 +168,30 @@ def test_the_stores_listen_on_loopback_only():
             if state == "0A" and int(local.split(":")[1], 16) == store.port:
                 listening.append(local.split(":")[0])
     assert listening == ["0100007F"], listening  # 127.0.0.1, and nothing else
+
+
+def test_rank_config_on_cpu_and_cuda():
+    from mmengine.config import Config
+
+    from mats_lab.trial.distributed import rank_config
+
+    cpu = Config(dict(env_cfg=dict(dist_cfg=dict(backend="nccl"))))
+    rank_config(cpu, cuda=False)
+    assert cpu.launcher == "pytorch" and cpu.env_cfg.dist_cfg.backend == "gloo"
+    assert cpu.model_wrapper_cfg.device_ids is None
+    assert cpu.model_wrapper_cfg.broadcast_buffers is False
+
+    gpu = Config(dict(env_cfg=dict(dist_cfg=dict(backend="nccl"))))
+    rank_config(gpu, cuda=True)
+    assert gpu.env_cfg.dist_cfg.backend == "nccl"
+    assert gpu.get("model_wrapper_cfg") is None  # MMEngine's default: device_ids=[LOCAL_RANK]
+
+
+def test_launcher_command_is_torchs_on_loopback():
+    from mats_lab.trial.distributed import launcher_command
+
+    cmd = launcher_command("S.json", 4, 1234)
+    assert cmd[1:3] == ["-m", "torch.distributed.run"]
+    assert "127.0.0.1:1234" in cmd and cmd[cmd.index("--nproc-per-node") + 1] == "4"
+    with pytest.raises(ValueError, match="nprocs >= 2"):
+        launcher_command("S.json", 1, 1234)

@@ -208,12 +208,27 @@ def rank_config(cfg: Any, cuda: bool) -> None:
     :func:`init_rank`); on CPU, ``MMDistributedDataParallel`` must not get ``device_ids``.
     """
     cfg.launcher = "pytorch"
-    wrapper = dict(cfg.get("model_wrapper_cfg") or {"type": "MMDistributedDataParallel"})
+    if cuda and cfg.get("model_wrapper_cfg") is None:
+        return _set_backend(cfg, "nccl")  # MMEngine's default wrapper: device_ids=[LOCAL_RANK]
+    # As MMEngine's default wrapper (no buffer broadcast, the config's find_unused_parameters),
+    # but with device_ids=None on the CPU, where DDP refuses device ids.
+    wrapper = dict(
+        cfg.get("model_wrapper_cfg")
+        or {
+            "type": "MMDistributedDataParallel",
+            "broadcast_buffers": False,
+            "find_unused_parameters": bool(cfg.get("find_unused_parameters", False)),
+        }
+    )
     if not cuda:
         wrapper["device_ids"] = None
     cfg.model_wrapper_cfg = wrapper
+    _set_backend(cfg, "nccl" if cuda else "gloo")
+
+
+def _set_backend(cfg: Any, backend: str) -> None:
     env_cfg = dict(cfg.get("env_cfg") or {})
-    env_cfg["dist_cfg"] = dict(env_cfg.get("dist_cfg") or {}, backend="nccl" if cuda else "gloo")
+    env_cfg["dist_cfg"] = dict(env_cfg.get("dist_cfg") or {}, backend=backend)
     cfg.env_cfg = env_cfg
 
 
