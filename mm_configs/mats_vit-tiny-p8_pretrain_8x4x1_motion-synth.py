@@ -46,7 +46,8 @@ optim_wrapper = dict(
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=1e-5, by_epoch=True, begin=1,
+    dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min_ratio=1e-5 / 1.5e-3,
+         by_epoch=True, begin=1,
          end=max_epochs, convert_to_iter_based=True),
 ]
 # lr 1.5e-3 is for one process at batch 16; MMEngine scales it by total batch / 16.
