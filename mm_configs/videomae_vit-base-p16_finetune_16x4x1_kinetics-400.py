@@ -99,14 +99,14 @@ train_dataloader = dict(
     batch_size=16,  # per device; the LR follows the total batch (auto_scale_lr)
     num_workers=8,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='EpochTaggedSampler', shuffle=True),  # exact resume: mats_lab.mm.samplers
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline,
         skip_bad_samples=True))
-custom_hooks = [dict(type='BadSampleReportHook')]
+custom_hooks = [dict(type='BadSampleReportHook'), dict(type='RngStateHook')]
 val_dataloader = dict(
     batch_size=16,
     num_workers=8,

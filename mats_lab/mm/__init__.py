@@ -3,8 +3,8 @@
 
 This is the only package that imports mmengine, mmcv or mmaction. Importing it first applies
 the stack fixes of :mod:`mats_lab.mm.compat` (they must precede any import of
-``mmaction.models``), then registers the backbone, the pre-training model, the dataset and the
-transforms.
+``mmaction.models``), then registers the backbone, the pre-training model, the dataset, the
+transforms, the epoch-tagged sampler and the random-state hook.
 """
 
 from mats_lab.mm import compat
@@ -18,7 +18,9 @@ from mats_lab.mm import (  # noqa: E402  (registers)
     motion_transforms,
     pretrain,
     progress_hook,
+    rng_state,
     robust_dataset,
+    samplers,
     transforms,
 )
 
@@ -30,6 +32,8 @@ __all__ = [
     "motion_transforms",
     "pretrain",
     "progress_hook",
+    "rng_state",
     "robust_dataset",
+    "samplers",
     "transforms",
 ]

@@ -33,6 +33,14 @@ the metric's denominator, and MMEngine's ``BaseDataset`` raises on ``None`` in t
 anyway. Clean the annotation list of a test set instead. With the option off the error
 propagates too; the sample index and file are added to the exception as a note.
 
+**Exact randomness.** An index tagged by :class:`~mats_lab.mm.samplers.EpochTaggedSampler`
+(an :class:`~mats_lab.mm.samplers.EpochIndex`: ``seed``, ``epoch``) is loaded inside
+:func:`~mats_lab.mm.transforms._rng.sample_randomness` with entropy ``(seed, epoch, index,
+attempt)``: the random transforms and the global generators then draw numbers that depend on
+nothing else (not on DataLoader workers, their persistence, or a resume). A bad sample's
+replacement is drawn from the same entropy (``attempt`` counts replacements), so it is exact
+too. A plain ``int`` index keeps the old behaviour.
+
 :class:`SkipBadSamplesMixin` is the whole mechanism; :class:`RobustVideoDataset` and
 :class:`RobustRawframeDataset` are mmaction's ``VideoDataset`` / ``RawframeDataset`` with it.
 Another dataset class gains it by listing the mixin first among its bases and calling
@@ -56,6 +64,8 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 
 from mats_lab.data.decode import VideoDecodeError
+from mats_lab.mm.samplers import EpochIndex
+from mats_lab.mm.transforms._rng import sample_randomness
 
 __all__ = [
     "SKIPPED_ERRORS",
@@ -69,6 +79,9 @@ __all__ = [
 # What counts as a bad sample. Anything else (a KeyError from a misconfigured pipeline, a
 # shape error) is a bug and always propagates.
 SKIPPED_ERRORS: tuple[type[BaseException], ...] = (VideoDecodeError, OSError)
+
+# Salt of a bad sample's replacement draw (see ``SkipBadSamplesMixin.__getitem__``).
+_REFETCH_STREAM = 0x5EF37C4
 
 
 class SkipBadSamplesMixin:
@@ -124,6 +137,35 @@ class SkipBadSamplesMixin:
         except Exception as err:
             err.add_note(f"while loading sample {idx}: {self._sample_name(idx)}")
             raise
+
+    def __getitem__(self, idx: int) -> Any:
+        """``BaseDataset.__getitem__``; an :class:`EpochIndex` is loaded with exact randomness."""
+        if not isinstance(idx, EpochIndex):
+            return super().__getitem__(idx)  # type: ignore[misc]
+        if not self._fully_initialized:  # type: ignore[attr-defined]
+            self.full_init()  # type: ignore[attr-defined]
+        current = int(idx)
+        for attempt in range(self.max_refetch + 1):  # type: ignore[attr-defined]
+            entropy = idx.entropy(attempt)
+            with sample_randomness(entropy):
+                data = self.prepare_data(current)
+            if data is not None:
+                return data
+            if self.test_mode:
+                raise RuntimeError(f"{self.ann_file}: test-time pipeline returned None")
+            current = self._replacement(entropy)
+        raise RuntimeError(
+            f"{self.ann_file}: no loadable sample after {self.max_refetch} "  # type: ignore[attr-defined]
+            f"replacements of sample {int(idx)}"
+        )
+
+    def _replacement(self, entropy: tuple[int, ...]) -> int:
+        """A replacement index drawn from ``entropy``, uniform over the samples not known bad."""
+        good = np.flatnonzero(self._flags(self._bad_ever) == 0)
+        if good.size == 0:
+            raise RuntimeError(f"{self.ann_file}: every sample failed to load")
+        rng = np.random.default_rng(np.random.SeedSequence([*entropy, _REFETCH_STREAM]))
+        return int(rng.choice(good))
 
     def _rand_another(self) -> int:
         """A replacement index, uniform over the samples not yet known to be bad.

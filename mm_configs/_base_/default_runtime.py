@@ -14,6 +14,10 @@ default_hooks = dict(
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'))
 
+# Random states in checkpoints and at every epoch start: a resumed run trains exactly as an
+# uninterrupted one (mats_lab.mm.rng_state). A config that sets its own custom_hooks lists it too.
+custom_hooks = [dict(type='RngStateHook')]
+
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),

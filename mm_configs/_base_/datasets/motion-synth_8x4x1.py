@@ -38,7 +38,7 @@ train_dataloader = dict(
     batch_size=16,
     num_workers=2,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='EpochTaggedSampler', shuffle=True),  # exact resume: mats_lab.mm.samplers
     dataset=dict(
         type=dataset_type,
         ann_file=data_root + '/train_list_videos.txt',
