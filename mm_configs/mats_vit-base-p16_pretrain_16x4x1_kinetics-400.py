@@ -54,14 +54,14 @@ train_dataloader = dict(
     batch_size=24,  # per device (EVEREST: 24 x 8 GPUs); the LR follows (auto_scale_lr)
     num_workers=8,
     persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    sampler=dict(type='EpochTaggedSampler', shuffle=True),  # exact resume: mats_lab.mm.samplers
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline,
         skip_bad_samples=True))
-custom_hooks = [dict(type='BadSampleReportHook')]
+custom_hooks = [dict(type='BadSampleReportHook'), dict(type='RngStateHook')]
 # Fixed clip shapes: let cuDNN pick its fastest kernels (the stage runner also turns on TF32).
 env_cfg = dict(cudnn_benchmark=True)
 val_dataloader = None
