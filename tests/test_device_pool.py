@@ -150,8 +150,9 @@ def test_multi_rank_stages_on_cpu_slots(tmp_path):
 
 def test_small_stages_backfill_while_a_big_one_waits_but_never_starve_it(tmp_path):
     """On 4 GPUs: trial 0 ends its 1-GPU stage first and then needs all 4 GPUs for its second
-    stage while 3 long 1-GPU stages still run. Later trials' 1-GPU stages start on the free GPU
-    meanwhile (backfilling), but at most 4 (the pool's size, the reservation limit) overtake it."""
+    stage while 3 long (3 s) 1-GPU stages still run. Later trials' 1-GPU stages start on the
+    free GPU meanwhile (backfilling), but at most 4 (the pool's size, the reservation limit)
+    overtake it."""
     stages = [
         {"name": "small", "config": PT, "devices": 1},
         {
@@ -162,12 +163,14 @@ def test_small_stages_backfill_while_a_big_one_waits_but_never_starve_it(tmp_pat
             "overrides": {"fake.duration.big": 0.2},
         },
     ]
-    lengths = [0.2, 2.0, 2.0, 2.0, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3, 0.3]
+    # distinct lengths: equal ones would be one grid point (one trial)
+    lengths = [0.2, 3.0, 3.01, 3.02, 0.3, 0.31, 0.32, 0.33, 0.34, 0.35, 0.36, 0.37]
     space = {"fake.duration.small": {"grid": lengths}}
     path = study_file(tmp_path, stages, space, devices=[0, 1, 2, 3])
     code, out = run_sweep(path)
     assert code == 0, out
     done = results(tmp_path)
+    assert len(done) == 2 * len(lengths)
     small = {r["trial"]: r for r in done if r["stage"] == "small"}
     big0 = next(r for r in done if r["stage"] == "big" and r["trial"] == 0)
     ready = small[0]["ended"]
