@@ -16,6 +16,11 @@ When ``synth_root`` has no dataset yet, :func:`mats_lab.data.synth.ensure_datase
 (once, even when parallel trials start together); when it holds a dataset with other
 parameters, construction fails with a message naming the folder. Otherwise the class is
 exactly ``VideoDataset``.
+
+With ``decoded_cache=True`` the dataset also makes sure of its decoded-clip cache
+(:func:`mats_lab.data.clip_cache.ensure_clip_cache`: every clip decoded once, checked, into
+``<synth_root>/decoded-v1/``) and adds the cache folder to every sample as ``clip_cache``,
+which the ``CachedVideoInit`` transform reads instead of decoding the file again.
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from pathlib import Path
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
 
+from mats_lab.data.clip_cache import ensure_clip_cache
 from mats_lab.data.synth import DEFAULT_ROOT, ensure_dataset
 from mats_lab.mm.robust_dataset import SkipBadSamplesMixin
+from mats_lab.mm.transforms import clip_cache as _clip_cache  # noqa: F401  (CachedVideoInit)
 
 
 @DATASETS.register_module()
@@ -44,6 +51,8 @@ class MotionSynthDataset(SkipBadSamplesMixin, VideoDataset):
             ``synth_root``, conventionally ``<root>-static``.
         skip_bad_samples: log, replace and count undecodable samples in training
             (:class:`mats_lab.mm.robust_dataset.SkipBadSamplesMixin`).
+        decoded_cache: build (once) and name the decoded-clip cache in every sample, for
+            ``CachedVideoInit``.
     """
 
     def __init__(
@@ -61,8 +70,10 @@ class MotionSynthDataset(SkipBadSamplesMixin, VideoDataset):
         synth_size: str = "default",
         static: bool = False,
         skip_bad_samples: bool = False,
+        decoded_cache: bool = False,
     ) -> None:
         root = ensure_dataset(synth_root, seed=synth_seed, size=synth_size, static=static)
+        self.clip_cache = str(ensure_clip_cache(root)) if decoded_cache else None
         if not Path(ann_file).is_file():
             # Most likely ann_file points at another folder than synth_root: say so plainly
             # rather than let VideoDataset fail on an unrelated path.
@@ -84,3 +95,11 @@ class MotionSynthDataset(SkipBadSamplesMixin, VideoDataset):
             metainfo=dict(classes=classes),  # dataset.metainfo['classes'], index = label
         )
         self._init_bad_sample_tracking(skip_bad_samples)
+
+    def load_data_list(self) -> list[dict]:
+        """``VideoDataset``'s samples, each with ``clip_cache`` when the dataset has one."""
+        data_list = super().load_data_list()
+        if self.clip_cache is not None:
+            for info in data_list:
+                info["clip_cache"] = self.clip_cache
+        return data_list

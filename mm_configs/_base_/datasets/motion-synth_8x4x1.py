@@ -7,7 +7,12 @@ synth_size = 'default'
 decode_backend = 'pyav'
 
 dataset_type = 'MotionSynthDataset'
-synth = dict(synth_root=data_root, synth_seed=synth_seed, synth_size=synth_size, static=False)
+# decoded_cache: every clip is decoded once (checked PyAV decoding) into
+# `<data_root>/decoded-v1/` and read back from there (`CachedVideoInit`: the same pixels, the
+# same index checks); decoding the H.264 files again every epoch took about half the CPU of a
+# tiny pre-training step (benchmarks/README.md, "The embedded benchmark").
+synth = dict(synth_root=data_root, synth_seed=synth_seed, synth_size=synth_size, static=False,
+             decoded_cache=True)
 # Label-mapping flips (`MotionFlip`): a mirrored, transposed or reversed clip is a clip of
 # the mirrored class (right <-> left, up-right <-> down-left, grow <-> shrink, ...), so each
 # flip is a free, label-correct augmentation (16 variants of every clip); the maps are
@@ -18,7 +23,7 @@ motion_flips = [
     for axis in ('horizontal', 'vertical', 'temporal', 'transpose')
 ]
 train_pipeline = [
-    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CachedVideoInit'),
     dict(type='SampleFrames', clip_len=8, frame_interval=4, num_clips=1),
     dict(type='CheckedVideoDecode'),
     *motion_flips,
@@ -27,7 +32,7 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CachedVideoInit'),
     dict(type='SampleFrames', clip_len=8, frame_interval=4, num_clips=1, test_mode=True),
     dict(type='CheckedVideoDecode'),
     dict(type='Resize', scale=(64, 64), keep_ratio=False),
