@@ -123,3 +123,13 @@ def test_the_layout_keeps_working_from_a_copy_outside_the_repository(tmp_path):
     spec = load_study(copied)
     folder, _ = study_paths(spec, copied)
     assert folder == (tmp_path / "runs" / "keep_ratio").resolve()
+
+
+def test_dry_run_shows_each_stage_devices_and_refuses_a_pool_too_small():
+    study = STUDIES / "gpu" / "keep_ratio_k400.yaml"
+    ok = _invoke("sweep", str(study), "--dry-run", "--devices", ",".join(map(str, range(8))))
+    assert ok.exit_code == 0, ok.output
+    assert "device pool: 8 devices" in ok.output and "on 8 devices" in ok.output
+    small = _invoke("sweep", str(study), "--dry-run", "--devices", "2")
+    assert small.exit_code == 2
+    assert "stage 'pretrain' needs 8 devices, the device pool has 2" in small.output

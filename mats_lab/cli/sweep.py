@@ -43,13 +43,33 @@ def _preflight(spec, study: Path) -> int:  # noqa: ANN001
         fail(f"{exc}\nnothing was started: fix the study file and run again")
 
 
-def _dry_run(spec, study: Path) -> None:  # noqa: ANN001
+def _check_pool(spec, devices: str | None) -> str:  # noqa: ANN001
+    """The device pool the sweep would use, in words; exit 2 if a stage needs more devices."""
+    from mats_lab.lab.launch import make_slots
+    from mats_lab.lab.pool import DevicePool, PoolError
+
+    res = spec.resources
+    chosen = _devices(devices)
+    slots = make_slots(chosen if chosen is not None else res.devices, res.trials_per_device,
+                       res.cpu_threads)  # fmt: skip
+    pool: DevicePool = DevicePool(slots)
+    try:
+        for stage in spec.stages:
+            pool.check(stage.name, stage.devices)
+    except PoolError as exc:
+        fail(str(exc))
+    return f"{pool.devices} devices ({', '.join(sorted({s.label for s in slots}))})"
+
+
+def _dry_run(spec, study: Path, devices: str | None = None) -> None:  # noqa: ANN001
     from mats_lab.lab.space import grid_points, plan_stages
     from mats_lab.protocol.spec import study_paths
 
     checked = _preflight(spec, study)
+    pool = _check_pool(spec, devices)
     folder, root = study_paths(spec, study)
     typer.echo(f"study {spec.name}  folder {folder}  ({checked} distinct stages check out)")
+    typer.echo(f"device pool: {pool}")
     if spec.sampler.type != "grid":
         typer.echo(
             f"sampler {spec.sampler.type} (seed {spec.sampler.seed}): trials are sampled as the "
@@ -69,7 +89,8 @@ def _dry_run(spec, study: Path) -> None:  # noqa: ANN001
             keys[plan.key] = keys.get(plan.key, 0) + 1
             config = Path(plan.config)
             shown = config.relative_to(root) if config.is_relative_to(root) else config
-            typer.echo(f"  {plan.name}: {shown}{shared}")
+            on = f" on {plan.devices} devices" if plan.devices != 1 else ""
+            typer.echo(f"  {plan.name}: {shown}{on}{shared}")
             if plan.overrides:
                 typer.echo(f"    overrides {json.dumps(plan.overrides)}")
             if plan.knobs:
@@ -94,7 +115,7 @@ def sweep(
     """Run a study: every trial trained, measured and logged; resumes when it exists."""
     spec = _load(study, sets)
     if dry_run:
-        _dry_run(spec, study)
+        _dry_run(spec, study, devices)
         return
     _run(spec, study, devices, max_trials, fresh, storage, tracking_uri, worker=False)
 
