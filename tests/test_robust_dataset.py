@@ -243,3 +243,29 @@ def test_a_real_data_config_skips_in_training_and_names_the_file_in_validation(m
     assert val[0] is not None
     with pytest.raises(VideoDecodeError, match="empty.mp4"):
         val[3]
+
+
+def test_a_tagged_index_loads_by_its_entropy_alone(mm, folder):
+    # EpochTaggedSampler's indices: the same (seed, epoch, index) loads the same clip whatever
+    # the process's global random state (a resumed run, another worker), and leaves it as it was.
+    import torch
+
+    from mats_lab.mm.samplers import EpochIndex
+
+    dataset = build(folder, skip=True)
+
+    def load(index: int, epoch: int, global_seed: int) -> tuple[str, torch.Tensor]:
+        np.random.seed(global_seed)  # noqa: NPY002  (SampleFrames draws from it)
+        before = np.random.get_state()[1].copy()  # noqa: NPY002
+        out = dataset[EpochIndex(index, seed=0, epoch=epoch)]
+        assert (np.random.get_state()[1] == before).all()  # noqa: NPY002
+        return Path(out["data_samples"].metainfo["filename"]).name, out["inputs"]
+
+    name, first = load(0, 0, global_seed=1)
+    assert name == GOOD[0]
+    assert torch.equal(load(0, 0, global_seed=2)[1], first)
+    assert any(not torch.equal(load(0, e, 1)[1], first) for e in range(1, 8))  # epochs differ
+    # a bad sample's replacement is drawn from the same entropy: fixed per epoch, varied across
+    replacements = [load(1, e, 0)[0] for e in range(12)]
+    assert all(load(1, e, 5)[0] == r for e, r in enumerate(replacements[:4]))
+    assert set(replacements) <= set(GOOD) and len(set(replacements)) > 1

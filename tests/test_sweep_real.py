@@ -156,3 +156,123 @@ def test_dumped_config_replays_with_tools_train(tmp_path):
     assert replay.returncode == 0, replay.stdout[-3000:] + replay.stderr[-3000:]
     assert (tmp_path / "replay" / "epoch_1.pth").is_file()
     assert (tmp_path / "replay" / "progress.jsonl").is_file()
+
+
+# -- exact resume (issue 17) ---------------------------------------------------------------
+
+FINETUNE = REPO / "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
+
+
+def write_exact_study(path: Path, data: Path, output: Path) -> Path:
+    """One fine-tuning stage, 8 iterations per epoch, with every random stream in play:
+    persistent workers, random flips and frame offsets, drop path, token selection."""
+    overrides = {
+        **data_overrides(data, ("train", "val", "test")),
+        "train_dataloader.batch_size": 1,
+        "train_dataloader.num_workers": 2,
+        "train_dataloader.persistent_workers": True,
+        "train_dataloader.dataset.pipeline.1.clip_len": 8,
+        "train_cfg.val_interval": 1,
+        "model.backbone.drop_path_rate": 0.1,
+        # every iteration's own loss in vis_data/scalars.json (not a running mean)
+        "default_hooks.logger.interval": 1,
+        "log_processor.window_size": 1,
+    }
+    study = {
+        "name": "exact",
+        "stages": [
+            {
+                "name": "finetune",
+                "config": str(FINETUNE),
+                "test": True,
+                "knobs": {"epochs": 4},
+                "overrides": overrides,
+            }
+        ],
+        "space": {"keep_ratio": {"grid": [0.5], "stages": ["finetune"]}},
+        "resources": {"devices": 1},
+        "output": str(output),
+    }
+    path.write_text(yaml.safe_dump(study))
+    return path
+
+
+def stage_dir(output: Path) -> Path:
+    dirs = list((output / "stages").glob("finetune-*"))
+    assert len(dirs) == 1, dirs
+    return dirs[0]
+
+
+def train_losses(work_dir: Path) -> tuple[dict[int, float], dict[int, float]]:
+    """Loss by iteration from the progress lines and from every run's ``scalars.json``
+    (oldest run first; a later run's line for an iteration replaces an earlier one's)."""
+    from mats_lab.protocol.records import TrainLine, read_progress_lines
+
+    progress = {
+        line.iter: line.loss
+        for line in read_progress_lines(work_dir / "progress.jsonl")
+        if isinstance(line, TrainLine)
+    }
+    scalars: dict[int, float] = {}
+    for path in sorted(work_dir.glob("*/vis_data/scalars.json")):  # timestamped run folders
+        for text in path.read_text().splitlines():
+            record = json.loads(text)
+            if "loss" in record:
+                scalars[record["step"]] = record["loss"]
+    return progress, scalars
+
+
+def final_metrics(work_dir: Path) -> tuple[dict, dict]:
+    from mats_lab.protocol.records import TestLine, ValLine, read_progress_lines
+
+    lines = read_progress_lines(work_dir / "progress.jsonl")
+    val = [line for line in lines if isinstance(line, ValLine)]
+    test = [line for line in lines if isinstance(line, TestLine)]
+    return val[-1].model_dump(include={"epoch", "metrics"}), test[-1].metrics
+
+
+def test_killed_and_resumed_sweep_trains_exactly_as_an_uninterrupted_one(tmp_path):
+    data = tmp_path / "data"
+    whole_out, killed_out = tmp_path / "whole", tmp_path / "killed"
+    whole = sweep(write_exact_study(tmp_path / "whole.yaml", data, whole_out))
+    out, _ = whole.communicate(timeout=900)
+    assert whole.returncode == 0, out[-3000:]
+
+    path = write_exact_study(tmp_path / "killed.yaml", data, killed_out)
+    proc = sweep(path)
+    deadline = time.time() + 600  # a bound on the polling, not on the training
+    while not any((killed_out / "stages").glob("finetune-*/epoch_1.pth")):
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        assert time.time() < deadline, "fine-tuning never reached its first checkpoint"
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)  # mid-stage: in epoch 2 or the validation of epoch 1
+    proc.wait()
+    time.sleep(1.0)
+    proc = sweep(path)
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-3000:]
+
+    reference, resumed = stage_dir(whole_out), stage_dir(killed_out)
+    log = (resumed / "stage.log").read_text()
+    assert "resuming from checkpoint" in log and "resumed epoch: 1" in log
+    progress_ref, scalars_ref = train_losses(reference)
+    progress, scalars = train_losses(resumed)
+    assert sorted(scalars_ref) == list(range(1, 33))  # 4 epochs x 8 iterations, all logged
+    assert scalars == scalars_ref  # every iteration's loss, bit for bit
+    assert progress == progress_ref and len(progress_ref) >= 8
+    assert final_metrics(resumed) == final_metrics(reference)
+    ours = json.loads((resumed / "result.json").read_text())
+    theirs = json.loads((reference / "result.json").read_text())
+    assert ours["resumed_from"].endswith(".pth") and not theirs.get("resumed_from")
+    assert ours["val"] == theirs["val"] and "acc/top1" in ours["val"]
+    assert ours["test"] == theirs["test"] and "acc/top1" in ours["test"]
+    recorded = []
+    for output in (whole_out, killed_out):
+        storage = open_storage(f"journal://{output / 'optuna.journal'}")
+        trials = optuna.load_study(study_name="exact", storage=storage).get_trials()
+        done = [t for t in trials if t.state.name == "COMPLETE"]
+        assert len(done) == 1, [t.state.name for t in trials]
+        recorded.append(
+            {k: done[0].user_attrs["metrics"][k] for k in ("val/acc/top1", "test/acc/top1")}
+        )
+    assert recorded[0] == recorded[1]  # the study's record of the final accuracy, too
