@@ -21,8 +21,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 # embedded dataset, then its report under reports/local/ (ignored by git), compared with the
 # committed reference under reports/. Re-running resumes the study.
 demo: install
-	$(BIN)/mats-lab sweep $(STUDY)
-	$(BIN)/mats-lab report $(STUDY) --out reports/local --reference reports
+	$(BIN)/mats-lab demo --study $(STUDY) --out reports/local --reference reports
 
 test: install
 	$(BIN)/python -m pytest -q

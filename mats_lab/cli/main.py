@@ -6,7 +6,7 @@ starts fast.
 
 import typer
 
-from mats_lab.cli import bench, data, model_tools, report, show_tokens, sweep, train
+from mats_lab.cli import bench, data, demo, model_tools, report, show_tokens, sweep, train
 
 app = typer.Typer(
     name="mats-lab",
@@ -20,6 +20,7 @@ show_tokens.register(app)
 bench.register(app)
 sweep.register(app)
 report.register(app)
+demo.register(app)
 app.add_typer(data.app, name="data")
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,4 +1,4 @@
-"""``mats-lab train`` (MMAction2's tools/train.py on a config) and ``mats-lab demo``."""
+"""``mats-lab train`` (MMAction2's tools/train.py on a config) and ``mats-lab tools-demo``."""
 
 from __future__ import annotations
 
@@ -94,8 +94,8 @@ def _test_metrics(work_dir: Path) -> dict:
     return json.loads(logs[-1].read_text().strip().splitlines()[-1])
 
 
-def demo(
-    work_dir: Path = typer.Option(Path("work_dirs/demo"), "--work-dir"),
+def tools_demo(
+    work_dir: Path = typer.Option(Path("work_dirs/tools-demo"), "--work-dir"),
     pretrain_epochs: int = typer.Option(10, help="MATS pre-training epochs"),
     finetune_epochs: int = typer.Option(30, help="MATS fine-tuning epochs"),
 ) -> None:
@@ -134,4 +134,4 @@ def demo(
 
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
-    app.command("demo")(demo)
+    app.command("tools-demo")(tools_demo)
