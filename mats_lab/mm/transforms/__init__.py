@@ -11,12 +11,16 @@ Typical training pipeline for adaptive frame selection::
     dict(type='Resize', scale=(-1, 256)),
     ...
 
-Randomness: each random transform owns a ``numpy.random.Generator``, created on first use.
-Inside a DataLoader worker it is seeded from ``torch.utils.data.get_worker_info().seed`` (which
-differs per worker), mixed with the transform's stream name (its class name; ``MotionFlip``
-adds its axis, so the flips of one pipeline draw independently) and its ``seed`` argument if
-given; in the main process from ``seed`` and the stream name (``None``: fresh OS entropy).
-Global ``np.random`` is never used.
+Randomness: a sample loaded through ``EpochTaggedSampler`` by a ``SkipBadSamplesMixin`` dataset
+(the mats-lab training configs) draws from generators made from ``(seed, epoch, sample index)``
+and the transform's stream name alone, so it is the same in a resumed run and with any number
+of workers (``mats_lab.mm.transforms._rng.sample_randomness``). Otherwise each random
+transform owns a ``numpy.random.Generator``, created on first use. Inside a DataLoader worker
+it is seeded from ``torch.utils.data.get_worker_info().seed`` (which differs per worker),
+mixed with the transform's stream name (its class name; ``MotionFlip`` adds its axis, so the
+flips of one pipeline draw independently) and its ``seed`` argument if given; in the main
+process from ``seed`` and the stream name (``None``: fresh OS entropy). These transforms never
+draw from global ``np.random``.
 """
 
 # Importing the submodules registers their transforms in mmaction's TRANSFORMS.
