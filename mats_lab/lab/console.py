@@ -36,18 +36,30 @@ class Console:
         self.out = out
         self.every = every
         self._last = 0.0
+        self._shown: dict[tuple[int, str], tuple[int, int, float | None]] = {}
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
     def status(self, rows: Iterable[StatusRow], metric: str, force: bool = False) -> None:
-        """A line per running stage: epoch, iteration, loss, ``metric`` and ETA."""
+        """A line per running stage: epoch, iteration, loss, ``metric`` and ETA; once when the
+        stage starts, then only when it has moved on (no placeholder or repeated lines)."""
         now = time.time()
         if not force and now - self._last < self.every:
             return
         self._last = now
         for row in rows:
             r = row.reader
+            key = (row.trial, row.stage)
+            if key not in self._shown:
+                self._shown[key] = (-1, -1, None)
+                self.say(f"[{row.devices}] trial {row.trial} {row.stage} started")
+            if not r.iter:
+                continue  # nothing trained yet: no line of placeholders
+            latest = (r.epoch, r.iter, r.latest_val(metric))
+            if self._shown[key] == latest:
+                continue  # no news since the last line
+            self._shown[key] = latest
             eta = r.eta()
             self.say(
                 f"[{row.devices}] trial {row.trial} {row.stage} "

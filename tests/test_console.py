@@ -1,0 +1,33 @@
+"""The sweep's status lines: one line when a stage starts, then a line only when it has moved
+on; never a line of placeholders (``epoch 0/? iter 0/?``), never the same line twice."""
+
+from __future__ import annotations
+
+import io
+
+from mats_lab.lab.console import Console, StatusRow
+from mats_lab.lab.progress import ProgressReader
+from mats_lab.protocol.records import TrainLine, ValLine, append_progress
+
+
+def test_status_lines_start_once_and_repeat_nothing(tmp_path):
+    out = io.StringIO()
+    console = Console(out, every=0.0)
+    path = tmp_path / "progress.jsonl"
+    reader = ProgressReader(path)
+    row = StatusRow("cpu0", 3, "finetune", reader)
+
+    def show() -> list[str]:
+        before = out.getvalue()
+        reader.update()
+        console.status([row], "acc/top1", force=True)
+        return out.getvalue()[len(before) :].splitlines()
+
+    assert show() == ["[cpu0] trial 3 finetune started"]
+    assert show() == [], "no progress yet: no placeholder line"
+    append_progress(path, TrainLine(epoch=1, iter=5, max_iters=50, max_epochs=10, loss=2.0))
+    lines = show()
+    assert len(lines) == 1 and "epoch 1/10 iter 5/50 loss 2" in lines[0]
+    assert show() == [], "nothing new: no repeated line"
+    append_progress(path, ValLine(epoch=1, metrics={"acc/top1": 0.25}))
+    assert "acc/top1 0.25" in show()[0]
