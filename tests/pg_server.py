@@ -152,6 +152,19 @@ class PostgresServer:
     def url(self) -> str:
         return self.plain_url.replace("postgresql://", "postgresql+psycopg://", 1)
 
+    def create_database(self, name: str, timeout: float = 60.0) -> str:
+        """Create database ``name`` in this cluster; returns its SQLAlchemy (psycopg 3) URL."""
+        _run(
+            [
+                str(self.bindir / "createdb"),
+                *("-h", self.host, "-p", str(self.port), "-U", self.user, name),
+            ],
+            "createdb",
+            cwd=self.workdir,
+            timeout=timeout,
+        )
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
     def log_tail(self, chars: int = 3000) -> str:
         try:
             return self.logfile.read_text(errors="replace")[-chars:]

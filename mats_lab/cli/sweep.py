@@ -111,27 +111,47 @@ def sweep(
     fresh: bool = typer.Option(False, "--fresh", help="delete the stored study and start over"),
     storage: str = typer.Option(None, "--storage", help="Optuna storage URL"),
     tracking_uri: str = typer.Option(None, "--tracking-uri", help="MLflow tracking URI"),
+    stage_store: str = typer.Option(
+        None, "--stage-store", help="shared folder for stage work dirs (default: study folder)"
+    ),
 ) -> None:
     """Run a study: every trial trained, measured and logged; resumes when it exists."""
     spec = _load(study, sets)
     if dry_run:
         _dry_run(spec, study, devices)
         return
-    _run(spec, study, devices, max_trials, fresh, storage, tracking_uri, worker=False)
+    options = _options(devices, max_trials, fresh, storage, tracking_uri, stage_store)
+    _run(spec, study, options)
 
 
-def _run(spec, study, devices, max_trials, fresh, storage, tracking_uri, worker):  # noqa: ANN001
-    from mats_lab.lab.sweep import Sweep, SweepOptions
+def _options(  # noqa: ANN202 - SweepOptions, imported lazily
+    devices: str | None,
+    max_trials: int | None,
+    fresh: bool,
+    storage: str | None,
+    tracking_uri: str | None,
+    stage_store: str | None,
+    worker: bool = False,
+    heartbeat: int | None = None,
+):
+    from mats_lab.lab.sweep import HEARTBEAT, SweepOptions
 
-    _preflight(spec, study)
-    options = SweepOptions(
+    return SweepOptions(
         devices=_devices(devices),
         max_trials=max_trials,
         fresh=fresh,
         storage=storage,
         tracking_uri=tracking_uri,
         worker=worker,
+        stage_store=stage_store,
+        heartbeat=heartbeat or HEARTBEAT,
     )
+
+
+def _run(spec, study, options) -> None:  # noqa: ANN001
+    from mats_lab.lab.sweep import Sweep
+
+    _preflight(spec, study)
     try:
         code = Sweep(spec, study, options).run()
     except RuntimeError as exc:
@@ -149,12 +169,26 @@ def worker(
     devices: str = typer.Option(None, "--devices", help="GPU ids or a number of CPU slots"),
     max_trials: int = typer.Option(None, "--max-trials", min=1),
     sets: list[str] = typer.Option([], "--set", help="name=value, as the other workers"),
+    stage_store: str = typer.Option(
+        None,
+        "--stage-store",
+        help="folder on a shared filesystem for stage work dirs (reuse/resume across nodes)",
+    ),
+    heartbeat: int = typer.Option(
+        30,
+        "--heartbeat",
+        min=1,
+        help="seconds between trial heartbeats; a worker silent for 4 of them loses its trials",
+    ),
 ) -> None:
     """Join a study shared through a database server from this machine."""
     if storage.startswith(("journal://", "sqlite")):
         fail(f"--storage {storage}: workers on several machines need a database server URL")
     spec = _load(study, sets)
-    _run(spec, study, devices, max_trials, False, storage, tracking_uri, worker=True)
+    options = _options(
+        devices, max_trials, False, storage, tracking_uri, stage_store, True, heartbeat
+    )
+    _run(spec, study, options)
 
 
 def sync(

@@ -30,6 +30,7 @@ from mats_lab.lab.launch import log_tail
 from mats_lab.lab.progress import ProgressReader, read_progress
 from mats_lab.lab.records import trial_record
 from mats_lab.lab.space import Point, StagePlan, grid_points, plan_stages, suggest_point
+from mats_lab.lab.stagelocks import StageLocks
 from mats_lab.lab.tracking import Tracker
 from mats_lab.protocol.exits import CONFIG_ERROR
 from mats_lab.protocol.layout import StageFiles, stage_dir
@@ -80,9 +81,12 @@ class StudyDriver:
         heartbeats: bool,
         max_trials: int | None = None,
         deadline: float | None = None,
+        stages: Path | None = None,
     ) -> None:
         self.spec = spec
         self.folder = folder
+        self.stages = stages if stages is not None else folder  # work dirs: a shared store?
+        self.locks = StageLocks(self.stages)
         self.root = root
         self.study = study
         self.tracker = tracker
@@ -182,20 +186,52 @@ class StudyDriver:
         same stage runs for another trial: wait for it) or done (then it is told here)."""
         while run.next_stage < len(run.plans):
             plan = run.plans[run.next_stage]
-            result = read_result(stage_dir(self.folder, plan.key))
+            result = read_result(stage_dir(self.stages, plan.key))
             if result is not None:
                 self._take_result(run, plan, result, reused=True)
                 run.next_stage += 1
                 continue
-            if plan.key in busy:
-                return None
+            if plan.key in busy or self.locks.taken_elsewhere(plan.key):
+                return None  # runs here for another trial, or on another worker: wait
             return plan
         self._finish(run)
         return None
 
+    def next_queued_needs(self, busy: set[str]) -> int | None:
+        """Devices the trial :meth:`ask` would return next must get to start now: 0 when every
+        stage of it is done (it is told at once), None when its next stage runs elsewhere (here
+        for another trial, or on another worker). Sampled studies: their first stage's devices."""
+        queued = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if not queued:
+            return None if self.grid else self.spec.stages[0].devices
+        head = min(queued, key=lambda t: t.number)
+        try:
+            point = st.point_of(self.spec, head)
+            plans = plan_stages(self.spec, point, self.root, self.spec.command)
+        except KeyError:
+            return 0  # asked, it fails as a config error at once
+        for plan in plans:
+            if read_result(stage_dir(self.stages, plan.key)) is not None:
+                continue
+            if plan.key in busy or self.locks.taken_elsewhere(plan.key):
+                return None
+            return plan.devices
+        return 0
+
+    def hand_back(self, run: TrialRun) -> None:
+        """Give back a trial this worker cannot start now (FAIL, marked interrupted, and its
+        point queued again) so that a worker with free devices takes it."""
+        if not self._writable(run):
+            return
+        run.trial.set_user_attr(st.FAILURE, st.INTERRUPTED)
+        run.trial.set_user_attr("handed_back", True)
+        self.study.tell(run.trial, state=TrialState.FAIL)
+        run.told = True
+        self._requeue([run.point])
+
     def stage_ended(self, run: TrialRun, plan: StagePlan, code: int) -> None:
         """Take a stage's exit: its result, or the trial's failure (with the log tail)."""
-        work_dir = stage_dir(self.folder, plan.key)
+        work_dir = stage_dir(self.stages, plan.key)
         result = read_result(work_dir)
         self._record_history(run, plan)
         if code != 0 or result is None:
@@ -242,14 +278,14 @@ class StudyDriver:
         return {
             "name": plan.name,
             "key": plan.key,
-            "work_dir": str(stage_dir(self.folder, plan.key)),
+            "work_dir": str(stage_dir(self.stages, plan.key)),
             "config_hash": result.config_hash if result else None,
             "reused": reused,
             "resumed_from": result.resumed_from if result else None,
         }
 
     def _record_history(self, run: TrialRun, plan: StagePlan) -> None:
-        full = read_progress(StageFiles(stage_dir(self.folder, plan.key)).progress)  # all runs
+        full = read_progress(StageFiles(stage_dir(self.stages, plan.key)).progress)  # all runs
         prefix = "" if run.is_last(plan) else f"{plan.name}/"
         for epoch, metrics in sorted(full.val.items()):
             for name, value in metrics.items():
@@ -275,6 +311,8 @@ class StudyDriver:
 
     def fail(self, run: TrialRun, why: str, kind: str, tail: str = "") -> None:
         """Tell FAIL (``kind``: crash / config) and re-queue a crashed point with retries left."""
+        if not self._writable(run):
+            return
         trial = run.trial
         trial.set_user_attr(st.FAILURE, kind)
         trial.set_user_attr("error", why)
@@ -301,6 +339,8 @@ class StudyDriver:
         values: list[float] | None,
         metrics: dict[str, float] | None = None,
     ) -> None:
+        if not self._writable(run):
+            return
         trial = run.trial
         trial.set_user_attr("metrics", metrics if metrics is not None else trial_metrics(run))
         trial.set_user_attr("history", run.history)
@@ -329,14 +369,46 @@ class StudyDriver:
         for run in runs:
             st.record_heartbeat(self.study, run.trial)
 
-    def recover_stale(self, live: list[TrialRun]) -> None:
-        """Beat for our own trials, then fail and re-queue other workers' dead ones."""
+    def recover_stale(self, live: list[TrialRun]) -> list[int]:
+        """Beat for our own trials, then fail and re-queue other workers' dead ones (whatever
+        they were doing: running a stage, or waiting); returns their numbers."""
         self.beat(live)
-        if st.fail_stale(self.study, heartbeats=True):
+        stale = st.fail_stale(self.study, heartbeats=True)
+        if stale:
+            trials = self.study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+            points = [st.point_of(self.spec, t) for t in trials if t.number in stale]
+            self._requeue(points)
+            self.say(f"failed and re-queued trials whose worker stopped beating: {stale}")
+        return stale
+
+    def _requeue(self, points: list[Point]) -> None:
+        """Queue ``points`` again (grid: every missing point; sampled: these, once each)."""
+        if self.grid:
             st.enqueue_missing(self.study, self.spec, self.grid)
+            return
+        status = st.PointStatus(self.study, self.spec.retries)
+        for point in points:
+            if not (status.done(point.key) or status.active(point.key)):
+                self.study.enqueue_trial(
+                    dict(point.params), user_attrs={st.POINT_KEY: point.key, st.SEED: point.seed}
+                )
+
+    def _writable(self, run: TrialRun) -> bool:
+        """False (and the run marked told) when another worker already finished the trial:
+        its heartbeat lapsed and it was failed and re-queued there."""
+        if not self.heartbeats:
+            return True
+        stored = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if any(t.number == run.number for t in stored):
+            return True
+        self.say(f"trial {run.number} was failed by another worker (heartbeat lapsed); dropped")
+        run.told = True
+        return False
 
     def interrupt(self, run: TrialRun, plan: StagePlan | None = None) -> None:
         """A trial cut short by a stopping sweep: FAIL, marked interrupted (so not a crash)."""
+        if not self._writable(run):
+            return
         run.trial.set_user_attr(st.FAILURE, st.INTERRUPTED)
         if plan is not None:
             self._record_history(run, plan)

@@ -11,7 +11,13 @@ pool has is refused before anything starts. SIGINT/SIGTERM stop every stage (all
 fail their trials as interrupted; the next run re-queues them and resumes from checkpoints.
 
 One sweep per study folder (a file lock); ``mats-lab worker`` joins a study on a database
-server from other machines.
+server from other machines. On a shared storage (a database server) every worker takes only
+trials it can start now: it asks for a queued trial only when that trial's next stage fits its
+free devices and runs nowhere else, and hands back one it cannot start, so N workers with equal
+devices split a study evenly. Each worker beats for every trial it holds and fails and re-queues
+the trials of workers that stopped beating. Stage work dirs may live in a shared stage store
+(``stage_store``), each guarded by a per-stage lock (:mod:`mats_lab.lab.stagelocks`), so any
+node reuses a finished stage there and resumes a killed one from its checkpoint.
 
 Only the standard library, ``filelock`` and the lab's own modules are used.
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 import bisect
 import shutil
 import signal
+import socket
 import sys
 import time
 import uuid
@@ -43,14 +50,20 @@ from mats_lab.lab.pool import DevicePool, StageProcess
 from mats_lab.lab.progress import ProgressReader
 from mats_lab.lab.space import StagePlan
 from mats_lab.lab.tracking import Tracker
-from mats_lab.protocol.layout import StageFiles, default_storage, default_tracking, stage_dir
+from mats_lab.protocol.layout import (
+    StageFiles,
+    default_storage,
+    default_tracking,
+    stage_dir,
+    stage_root,
+)
 from mats_lab.protocol.provenance import git_commit
-from mats_lab.protocol.records import StageSpec
+from mats_lab.protocol.records import StageSpec, read_result
 from mats_lab.protocol.spec import StudySpec, parse_duration, study_paths
 
 __all__ = ["Sweep", "SweepOptions"]
 
-HEARTBEAT_EVERY = 5.0  # seconds between heartbeats of live trials (grace period: 120 s)
+HEARTBEAT = 30  # seconds: a shared storage's heartbeat interval (grace period: 4 of them)
 
 
 @dataclass
@@ -61,6 +74,8 @@ class SweepOptions:
     storage: str | None = None
     tracking_uri: str | None = None
     worker: bool = False  # join a study on a database server
+    stage_store: str | None = None  # shared folder for stage work dirs (None: the study's)
+    heartbeat: int = HEARTBEAT  # seconds; trials unbeaten for 4 of them are failed, re-queued
     poll: float = 0.2  # seconds between polls of the running stages
     status_every: float = 10.0  # seconds between progress lines (non-TTY)
     out: TextIO = field(default_factory=lambda: sys.stdout)
@@ -83,6 +98,7 @@ class Sweep:
         self.spec = spec
         self.options = options
         self.folder, self.root = study_paths(spec, study_file)
+        self.stages = stage_root(study_file, self.folder, options.stage_store or spec.stage_store)
         self.command = list(spec.command) if spec.command else list(DEFAULT_COMMAND)
         self.storage_url = options.storage or spec.storage or default_storage(self.folder)
         self.tracking_uri = (
@@ -125,7 +141,8 @@ class Sweep:
         # A database server may be shared with workers on other machines: only heartbeats tell
         # their live trials from dead ones. Local files are this sweep's alone (it holds the lock).
         heartbeats = not self.storage_url.startswith(("journal://", "sqlite"))
-        storage = st.open_storage(self.storage_url, heartbeat_interval=30 if heartbeats else None)
+        interval = self.options.heartbeat if heartbeats else None
+        storage = st.open_storage(self.storage_url, heartbeat_interval=interval)
         fresh = self.options.fresh and not self.options.worker
         study = st.open_study(self.spec, storage, fresh=fresh)
         stale = st.fail_stale(study, heartbeats=heartbeats or self.options.worker)
@@ -137,7 +154,7 @@ class Sweep:
     def run(self) -> int:
         """Run until the study is done or the budget is spent; returns the exit status."""
         with self._locked():
-            if self.options.fresh and not self.options.worker:
+            if self.options.fresh and not self.options.worker and self.stages == self.folder:
                 shutil.rmtree(self.folder / "stages", ignore_errors=True)  # no stale reuse
             study, heartbeats = self._open()
             self.tracker = Tracker(self.tracking_uri, self.spec.name)
@@ -154,7 +171,15 @@ class Sweep:
                 heartbeats=heartbeats,
                 max_trials=self.options.max_trials,
                 deadline=time.time() + parse_duration(budget) if budget else None,
+                stages=self.stages,
             )
+            if self.options.worker:
+                self.console.say(
+                    f"worker {self.sweep_id} on {socket.gethostname()}: "
+                    f"{len(self.pool.slots)} slots, heartbeat {self.options.heartbeat} s"
+                )
+            if self.stages != self.folder:
+                self.console.say(f"stage store: {self.stages}")
             self.driver.queue_grid()
             self._start_tracking()
             self._run_loop()
@@ -211,7 +236,9 @@ class Sweep:
             if not self.pool.running and not self.waiting:
                 if not self.driver.more_work(self._live()):
                     return
-            self.pool.wait(self.options.poll)  # then poll: a device freed is refilled at once
+            idle = self.driver.heartbeats and not self.pool.running and not self.waiting
+            # then poll: a device freed is refilled at once (an idle worker asks less often)
+            self.pool.wait(max(self.options.poll, 1.0) if idle else self.options.poll)
             self._poll()
             metric = self.spec.objectives[0].metric.removeprefix("val/")
             self.console.status(self._rows(), metric)
@@ -233,7 +260,8 @@ class Sweep:
 
     def _pick(self) -> tuple[TrialRun, StagePlan] | None:
         """The next stage to start under the packing rule; asks for new trials when no
-        waiting stage fits, while fewer than two per slot wait."""
+        waiting stage fits (one sweep: while fewer than two per slot wait; a shared storage:
+        only trials that can start now)."""
         busy = {s.tag.plan.key for s in self.pool.running}
         scan = Scan(self.pool.free_devices(), limit=self.pool.devices)
         for run in list(self.waiting):
@@ -248,6 +276,8 @@ class Sweep:
                 return run, plan
             if verdict == "stop":
                 return None
+        if self.driver.heartbeats:
+            return self._ask_fairly(busy, scan)
         while len(self.waiting) < 2 * len(self.pool.slots) and self.driver.budget_left():
             asked = self.driver.ask()
             if asked is None:
@@ -259,14 +289,47 @@ class Sweep:
                 self._wait_for_devices(asked)
         return None
 
+    def _ask_fairly(self, busy: set[str], scan: Scan) -> tuple[TrialRun, StagePlan] | None:
+        """On a shared storage: ask only for a trial whose next stage can start here now, and
+        hand back one that cannot (another worker asked the trial peeked at first), so trials
+        waiting on a stage that runs elsewhere stay queued for whichever worker frees up."""
+        while self.driver.budget_left():
+            needs = self.driver.next_queued_needs(busy)
+            if needs is None or needs > scan.free:
+                return None
+            asked = self.driver.ask()
+            if asked is None:
+                return None
+            plan = self.driver.advance(asked, busy)
+            if asked.told:
+                continue  # every stage reused: told, ask the next
+            if plan is not None and scan.offer(asked, plan.devices) == "start":
+                return asked, plan
+            self.console.say(f"trial {asked.number}: cannot start here now, handed back")
+            self.driver.hand_back(asked)
+            return None
+        return None
+
     def _wait_for_devices(self, run: TrialRun) -> None:
         """Queue ``run`` among the waiting trials, oldest first."""
         bisect.insort(self.waiting, run, key=lambda r: r.order)
 
     def _start(self, run: TrialRun, plan: StagePlan) -> None:
-        slots = self.pool.take(plan.devices)
-        work_dir = stage_dir(self.folder, plan.key)
+        work_dir = stage_dir(self.stages, plan.key)
         files = StageFiles(work_dir)
+        if not self.driver.locks.acquire(plan.key):  # another worker took it a moment ago
+            self._wait_for_devices(run)
+            return
+        if read_result(work_dir) is not None:  # it finished a moment ago: reuse it
+            self.driver.locks.release(plan.key)
+            self._wait_for_devices(run)
+            return
+        if files.checkpoint() is not None:
+            self.console.say(
+                f"trial {run.number}: stage {plan.name} resumes from checkpoint "
+                f"{files.checkpoint()}"
+            )
+        slots = self.pool.take(plan.devices)
         upstream = run.results.get(plan.load_from) if plan.load_from else None
         cpu = slots[0].gpu is None
         spec = StageSpec(
@@ -288,11 +351,18 @@ class Sweep:
         with open(files.log, "a") as log:
             log.write(
                 f"\n=== mats-lab: trial {run.number} stage {plan.name} on {label} "
+                f"of {socket.gethostname()} (worker {self.sweep_id}) "
                 f"at {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n"
             )
         reader = ProgressReader(files.progress)
         reader.update()  # skip what an earlier (killed) run wrote: the report counts new epochs
-        self.pool.start(slots, self.command, spec, files.spec, files.log, _Stage(run, plan, reader))
+        try:
+            self.pool.start(
+                slots, self.command, spec, files.spec, files.log, _Stage(run, plan, reader)
+            )
+        except BaseException:
+            self.driver.locks.release(plan.key)
+            raise
         if self.driver.heartbeats:  # at once: a trial that never beat is never found stale
             self.driver.beat([run])
 
@@ -301,6 +371,8 @@ class Sweep:
         for stage in self.pool.running:
             stage.tag.reader.update()
         ended = self.pool.ended()
+        for stage, _ in ended:
+            self.driver.locks.release(stage.tag.plan.key)
         for stage in list(self.pool.running):
             self._maybe_prune(stage)
         # A grid trial whose last stage succeeded: start the next trial on the freed devices
@@ -317,16 +389,17 @@ class Sweep:
             self._fill()
         for stage, code in later:
             self._stage_done(stage, code)
-        live = self._live()
-        if self.driver.heartbeats and live and time.time() - self._last_beat >= HEARTBEAT_EVERY:
+        every = min(5.0, float(self.options.heartbeat))
+        if self.driver.heartbeats and time.time() - self._last_beat >= every:
             self._last_beat = time.time()  # a DB write per trial: not on every poll
-            self.driver.beat(live)
+            self.driver.recover_stale(self._live())  # beats ours, fails dead workers' trials
 
     def _maybe_prune(self, stage: StageProcess[_Stage]) -> None:
         tag = stage.tag
         tag.reports = self.driver.report(tag.run, tag.plan, tag.reader, tag.reports)
         if self.driver.should_prune(tag.run, tag.reports):
             self.pool.stop(stage)
+            self.driver.locks.release(tag.plan.key)
             self.driver.pruned(tag.run, tag.plan)
 
     def _stage_done(self, stage: StageProcess[_Stage], code: int) -> None:
@@ -345,6 +418,7 @@ class Sweep:
     def _shutdown(self, status: str) -> None:
         for stage in self.pool.stop_all():
             self.driver.interrupt(stage.tag.run, stage.tag.plan)
+        self.driver.locks.release_all()
         for tag in self.cut:
             self.driver.interrupt(tag.run, tag.plan)
         for run in self.waiting:  # asked but never started: give the point back

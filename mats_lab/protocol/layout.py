@@ -8,6 +8,10 @@ A study folder (default ``<study file dir>/runs/<file stem>``) holds::
     stages/<stage key>/   one work dir per stage (see StageFiles)
     stages/by-config/<config hash>  -> the finished stage that trained that resolved config
 
+A shared stage store (``--stage-store`` / the study's ``stage_store``) holds the same
+``stages/`` tree on a filesystem every worker mounts; ``.stage-locks/<stage key>.lock`` (there
+and in a study folder) is held by the worker whose stage runs in that work dir.
+
 The repository root (where ``mm_configs/`` lives) is found from the study file, so stage
 configs are named relative to it.
 
@@ -28,6 +32,8 @@ __all__ = [
     "find_root",
     "journal_path",
     "stage_dir",
+    "stage_lock",
+    "stage_root",
     "study_folder",
 ]
 
@@ -73,6 +79,21 @@ def default_tracking(folder: Path) -> str:
 def stage_dir(folder: Path, key: str) -> Path:
     """The work dir of the stage with ``key`` in a study folder."""
     return folder / "stages" / key
+
+
+def stage_lock(folder: Path, key: str) -> Path:
+    """The lock file of the stage with ``key`` (held while a worker runs it)."""
+    return folder / ".stage-locks" / f"{key}.lock"
+
+
+def stage_root(study_file: Path, folder: Path, store: str | None) -> Path:
+    """Where stage work dirs live: the shared ``store`` (relative to the study file), else
+    the study ``folder``."""
+    if not store:
+        return folder
+    path = Path(store).expanduser()
+    path = path if path.is_absolute() else study_file.resolve().parent / path
+    return path.resolve()
 
 
 @dataclass(frozen=True)

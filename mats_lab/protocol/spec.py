@@ -240,6 +240,10 @@ class StudySpec(_Strict):
     storage: str | None = None
     #: MLflow tracking URI (default: ``sqlite:///<study folder>/mlflow.db``).
     tracking_uri: str | None = None
+    #: Shared stage store: a folder on a filesystem every worker mounts at the same path, holding
+    #: the stage work dirs (relative to the study file; default: the study folder's own). Any
+    #: node reuses a finished stage there and resumes a killed one from its checkpoint.
+    stage_store: str | None = None
     #: The trial command (default: the MMEngine stage runner). The launcher appends
     #: ``--spec STAGE.json``; a fake command makes scheduling testable without a model.
     command: list[str] | None = None
