@@ -18,6 +18,7 @@ from mats_lab.lab.tracking import (
     STUDY_TAG,
     SWEEP_TAG,
     ensure_experiment,
+    find_parent,
     is_synced,
     sync_trial,
 )
@@ -29,13 +30,9 @@ __all__ = ["sync_study"]
 
 
 def _parent(client: Any, experiment_id: str, study: str, sweep: str) -> str:
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`{STUDY_TAG}` = '{study}' and tags.`{SWEEP_TAG}` = '{sweep}'",
-        max_results=1,
-    )
-    if runs:
-        return runs[0].info.run_id
+    found = find_parent(client, experiment_id, study, sweep)  # not a child run of that sweep
+    if found is not None:
+        return str(found.info.run_id)
     run = client.create_run(
         experiment_id, run_name=f"sweep-{sweep}", tags={STUDY_TAG: study, SWEEP_TAG: sweep}
     )

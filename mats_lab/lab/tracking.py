@@ -6,9 +6,13 @@ before any trial starts (STACK.md item 4), owns every run's status (a crashed tr
 and logs a finished trial from what the study's Optuna storage holds (params, per-epoch
 history, final metrics, cost) plus the stage files (dumped configs, logs) as artifacts. All
 calls go through one background thread, so a slow or unreachable tracking server never stalls
-the scheduling loop; when MLflow is unreachable the tracker goes offline, the study's storage
-keeps everything, and ``mats-lab sync`` pushes the trials later (:func:`sync_trial` is
-idempotent: it finds a trial's run by its tags).
+the scheduling loop. A call that fails (a tracking server restarting, a network blip) is
+retried with exponential backoff (1 s, 2 s, 4 s, ... at most 30 s between tries) for up to
+``retry_for`` seconds, later writes queued behind it in order; every job is idempotent (a run is
+found again by its tags before one is created), so a retried call never duplicates a run. Only
+when MLflow stays unreachable for that long, or cannot be reached when the sweep starts, does the
+tracker go offline: the study's storage keeps everything, and ``mats-lab sync`` pushes the
+trials later (:func:`sync_trial` completes a half-written run instead of adding one).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,11 +48,17 @@ def trial_run_tags(study: str, number: int, sweep: str) -> dict[str, str]:
 class Tracker:
     """MLflow client for one study, with a single writer thread."""
 
-    def __init__(self, tracking_uri: str, study: str) -> None:
+    def __init__(
+        self, tracking_uri: str, study: str, retry_for: float = 600.0, backoff: float = 1.0
+    ) -> None:
         self.tracking_uri = tracking_uri
         self.study = study
+        self.retry_for = retry_for  # seconds one failing call is retried before going offline
+        self.backoff = backoff  # first wait between tries (doubled each time, at most 30 s)
         self.online = True
         self.error = ""
+        self.retries = 0  # failed calls that were tried again
+        self._closing = threading.Event()
         self.parent_id: str | None = None
         self.experiment_id: str | None = None
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
@@ -93,30 +104,64 @@ class Tracker:
             if job is None:
                 return
             if self.online:
-                try:
-                    job()
-                except Exception as exc:  # noqa: BLE001
+                self._run(job)
+
+    def _run(self, job: Callable[[], None]) -> None:
+        """Run ``job``, retrying with exponential backoff through a tracking server restart;
+        offline after ``retry_for`` seconds of failures (or when closing gives up)."""
+        delay = self.backoff
+        began = time.monotonic()
+        while True:
+            try:
+                job()
+            except Exception as exc:  # noqa: BLE001 - any failure: retry, then run without MLflow
+                waited = time.monotonic() - began
+                if waited >= self.retry_for or self._closing.is_set():
                     self._offline(exc)
+                    return
+                self.retries += 1
+                log.warning(
+                    "MLflow at %s failed (%s: %s); retrying in %.0f s",
+                    self.tracking_uri,
+                    type(exc).__name__,
+                    str(exc).splitlines()[0][:200] if str(exc) else "",
+                    delay,
+                )
+                if self._closing.wait(min(delay, max(0.0, self.retry_for - waited))):
+                    self._offline(exc)
+                    return
+                delay = min(2 * delay, 30.0)
+                continue
+            if delay > self.backoff:
+                log.warning("MLflow at %s answers again", self.tracking_uri)
+            return
 
     def submit(self, job: Callable[[], None]) -> None:
         if self._thread is not None and self.online:
             self._queue.put(job)
 
     def close(self, timeout: float = 120.0) -> None:
-        """Finish queued writes (at most ``timeout`` seconds)."""
+        """Finish queued writes (at most ``timeout`` seconds, retries included); what is left
+        then stays in the study storage for ``mats-lab sync``."""
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout)
+            if self._thread.is_alive():  # still retrying: give up, go offline
+                self._closing.set()
+                self._thread.join(30.0)
             self._thread = None
 
     # -- runs ---------------------------------------------------------------------------------
     def start_parent(self, sweep_id: str, tags: dict[str, str], params: dict[str, Any]) -> None:
         def job() -> None:
-            run = self._client.create_run(
-                self.experiment_id,
-                run_name=f"sweep-{sweep_id}",
-                tags={STUDY_TAG: self.study, SWEEP_TAG: sweep_id, **tags},
-            )
+            # Idempotent: a try whose answer was lost (server restarting) created it already.
+            run = find_parent(self._client, str(self.experiment_id), self.study, sweep_id)
+            if run is None:
+                run = self._client.create_run(
+                    self.experiment_id,
+                    run_name=f"sweep-{sweep_id}",
+                    tags={STUDY_TAG: self.study, SWEEP_TAG: sweep_id, **tags},
+                )
             self.parent_id = run.info.run_id
             for key, value in params.items():
                 self._client.log_param(self.parent_id, key, _short(value))
@@ -174,6 +219,18 @@ def ensure_experiment(client: Any, tracking_uri: str, name: str) -> str:
 def _short(value: Any) -> str:
     text = str(value)
     return text if len(text) <= 500 else text[:497] + "..."
+
+
+def find_parent(client: Any, experiment_id: str, study: str, sweep: str) -> Any:
+    """The parent run of sweep ``sweep`` (the study's run with that sweep tag and no trial
+    tag), or None."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{STUDY_TAG}` = '{study}' and tags.`{SWEEP_TAG}` = '{sweep}'",
+        max_results=1000,
+    )
+    parents = [r for r in runs if TRIAL_TAG not in r.data.tags]
+    return parents[0] if parents else None
 
 
 def _find_run(client: Any, experiment_id: str, study: str, number: int, sweep: str) -> Any:
