@@ -253,7 +253,7 @@ def test_a_killed_node_is_recovered_and_its_stage_resumed(tmp_path, postgres_url
     ]
     assert lost, f"the killed worker's trials were not failed\n{outputs}"
     assert {t.user_attrs.get(names.ATTR_FAILURE) for t in lost} == {names.FAILURE_INTERRUPTED}
-    # Failed by the survivor after the grace period (4 heartbeats), not before, and soon after.
+    # Failed by the survivor once the grace period (4 heartbeats) ran out, and soon after.
     latency = max(t.datetime_complete.timestamp() for t in lost) - killed_at
     assert latency <= 4 * HEARTBEAT + 3 * HEARTBEAT + 15, f"recovered {latency:.1f} s after"
     assert "failed and re-queued trials whose worker stopped beating" in survivor.output

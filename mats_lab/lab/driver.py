@@ -18,6 +18,7 @@ Only Optuna (through :mod:`mats_lab.lab.study`), the lab's modules and the proto
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -149,7 +150,9 @@ class StudyDriver:
         if self.grid and not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return None
         try:
-            trial = self.study.ask()
+            with warnings.catch_warnings():  # the lab beats itself (ask/tell, STACK.md 6)
+                warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                trial = self.study.ask()
         except RuntimeError:
             return None
         if self.grid and st.POINT_KEY not in trial.user_attrs:

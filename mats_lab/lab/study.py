@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 import zlib
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import FrozenTrial, Trial, TrialState
@@ -77,7 +79,9 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage
 
     for attempt in range(3):
         try:
-            return RDBStorage(url, **kwargs)
+            with warnings.catch_warnings():  # heartbeat_interval is "experimental" since 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, **kwargs)
         except (IntegrityError, ProgrammingError):
             # Workers started together on a fresh database race to create Optuna's tables
             # (``CREATE TYPE ... already exists``): the loser finds them on a second try.
@@ -248,18 +252,32 @@ def fail_stale(study: optuna.Study, heartbeats: bool) -> list[int]:
     stale.
     """
     running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if heartbeats:
-        optuna.storages.fail_stale_trials(study)
-        still = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        stale = [t for t in running if t.number not in still]
-    else:
-        stale = running
-    for trial in stale:
-        storage, trial_id = _internals(study, trial)
-        storage.set_trial_user_attr(trial_id, FAILURE, INTERRUPTED)
-        if not heartbeats:
+    if not heartbeats:
+        for trial in running:
+            storage, trial_id = _internals(study, trial)
+            storage.set_trial_user_attr(trial_id, FAILURE, INTERRUPTED)
             study.tell(trial.number, state=TrialState.FAIL)
-    return sorted(t.number for t in stale)
+        return sorted(t.number for t in running)
+    # Optuna's own fail_stale_trials, with the failure kind written while the trial still runs
+    # (a finished trial takes no attribute); workers racing for one trial: one wins, the others
+    # find it finished.
+    storage, _ = _internals(study)
+    stale_ids = getattr(storage, "_get_stale_trial_ids", None)
+    if stale_ids is None or storage.get_heartbeat_interval() is None:  # type: ignore[attr-defined]
+        return []
+    ids = set(stale_ids(study._study_id))
+    failed = []
+    for trial in running:
+        _, trial_id = _internals(study, trial)
+        if trial_id not in ids:
+            continue
+        try:
+            storage.set_trial_user_attr(trial_id, FAILURE, INTERRUPTED)
+            if storage.set_trial_state_values(trial_id, state=TrialState.FAIL):
+                failed.append(trial.number)
+        except (UpdateFinishedTrialError, RuntimeError):
+            continue  # another worker failed it first
+    return sorted(failed)
 
 
 def finished_trial(study: optuna.Study, number: int) -> FrozenTrial:
@@ -283,11 +301,13 @@ def _internals(
 ) -> tuple[BaseStorage, int]:
     """The storage behind ``study`` and the storage id of ``trial`` (-1 without one).
 
-    The lab's only use of Optuna's private API, for three things Optuna has no public call for:
+    The lab's only use of Optuna's private API, for four things Optuna has no public call for:
     a heartbeat of a trial run through ask/tell (Optuna beats only inside ``Study.optimize``,
     STACK.md item 6); a user attribute on a stored trial no live ``Trial`` object stands for
-    (stale trials of a stopped sweep); and the database engine that PostgreSQL's advisory lock
-    needs (:func:`enqueue_missing`).
+    (stale trials of a stopped sweep); the stale trials of a study with their failure kind
+    written before they are failed (:func:`fail_stale`: ``_get_stale_trial_ids`` and
+    ``_study_id``, as ``optuna.storages.fail_stale_trials`` does); and the database engine that
+    PostgreSQL's advisory lock needs (:func:`enqueue_missing`).
     """
     storage: BaseStorage = study._storage
     return storage, (trial._trial_id if trial is not None else -1)
