@@ -25,7 +25,10 @@ Phases (seconds and share of the wall time from the start of this script):
 - ``test``: the test loop, when ``--test``;
 - ``other``: the rest (epoch hooks, logging, teardown).
 
-The load average is printed beside the figures: on a shared machine they move with it.
+Beside the wall time, CPU time (``cpu``): this process (model, hooks, validation in the main
+process) and its children (the persistent dataloader workers: decoding and the data pipeline,
+read from ``/proc`` at the end of training). On a shared machine wall times move with the
+load; the CPU times much less, so compare those. The load average is printed beside the figures.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ _T0 = time.monotonic()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import resource  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -77,6 +81,23 @@ class _Clock:
     def add(self, name: str, seconds: float) -> None:
         self.spans[name] = self.spans.get(name, 0.0) + seconds
         self.counts[name] = self.counts.get(name, 0) + 1
+
+
+def _children_cpu_s() -> float:
+    """User + system CPU seconds of this process's live children (the dataloader workers),
+    from ``/proc`` (Linux)."""
+    me, total = os.getpid(), 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[1]) == me:  # ppid
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
 
 
 def _phase_hook(clock: _Clock) -> Any:
@@ -122,6 +143,10 @@ def _phase_hook(clock: _Clock) -> Any:
             self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None
         ) -> None:
             self.val_mark = time.monotonic()
+
+        def after_train(self, runner: Any) -> None:
+            # persistent workers are still alive here: their CPU so far is all of it
+            clock.add("workers_cpu", _children_cpu_s())
 
         def after_val_epoch(self, runner: Any, metrics: Any = None) -> None:
             clock.add("val", time.monotonic() - self.val_start)
@@ -283,6 +308,13 @@ def report(args: Any, cfg: Any, clock: _Clock, wall: float, threads: int, test: 
             note = f"{clock.counts.get('checkpoint', 0)} saves"
         print(f"{name:<14} {seconds:>8.1f} {100 * seconds / wall:>6.1f}%  {note}")
     print(f"{'wall':<14} {wall:>8.1f}")
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_main = own.ru_utime + own.ru_stime
+    cpu_workers = spans.get("workers_cpu", 0.0)
+    print(
+        f"cpu: this process {cpu_main:.1f} s, dataloader workers {cpu_workers:.1f} s "
+        f"({100 * cpu_workers / max(cpu_main + cpu_workers, 1e-9):.1f} % of the stage's CPU)"
+    )
     metrics = getattr(clock, "metrics", {})
     if metrics or test:
         print(f"last val {metrics}  test {test}")
@@ -297,6 +329,8 @@ def report(args: Any, cfg: Any, clock: _Clock, wall: float, threads: int, test: 
             "phases_s": figures,
             "val_data_wait_s": spans.get("val_data_wait", 0.0),
             "loadavg": load,
+            "cpu_main_s": cpu_main,
+            "cpu_workers_s": cpu_workers,
             "cpus": os.cpu_count(),
             "set": args.set,
             "val": {k: float(v) for k, v in metrics.items()},

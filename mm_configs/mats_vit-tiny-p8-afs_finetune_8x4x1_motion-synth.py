@@ -12,7 +12,7 @@ motion_flips = [
 ]
 model = dict(backbone=dict(candidate_ratio=1.5))
 train_pipeline = [
-    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CachedVideoInit'),  # the decoded-clip cache of the dataset config
     dict(type='CandidateSampleFrames', clip_len=8, frame_interval=4, candidate_ratio=1.5),
     dict(type='CheckedVideoDecode'),
     *motion_flips,
@@ -21,7 +21,7 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CachedVideoInit'),  # the decoded-clip cache of the dataset config
     dict(type='CandidateSampleFrames', clip_len=8, frame_interval=4, candidate_ratio=1.5, test_mode=True),
     dict(type='CheckedVideoDecode'),
     dict(type='Resize', scale=(64, 64), keep_ratio=False),

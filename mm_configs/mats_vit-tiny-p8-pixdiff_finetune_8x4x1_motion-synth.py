@@ -10,7 +10,7 @@ motion_flips = [
     for axis in ('horizontal', 'vertical', 'temporal', 'transpose')
 ]
 train_pipeline = [
-    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CachedVideoInit'),  # the decoded-clip cache of the dataset config
     dict(type='CandidateSampleFrames', clip_len=8, frame_interval=4, candidate_ratio=1.5),
     dict(type='CheckedVideoDecode'),
     dict(type='PixelDiffFrameSelect', frame_budget=8, tubelet_size=2),
@@ -20,7 +20,7 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CachedVideoInit'),  # the decoded-clip cache of the dataset config
     dict(type='CandidateSampleFrames', clip_len=8, frame_interval=4, candidate_ratio=1.5, test_mode=True),
     dict(type='CheckedVideoDecode'),
     dict(type='PixelDiffFrameSelect', frame_budget=8, tubelet_size=2, test_mode=True),

@@ -9,7 +9,7 @@ motion_flips = [
     for axis in ('horizontal', 'vertical', 'temporal', 'transpose')
 ]
 train_pipeline = [
-    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CachedVideoInit'),  # the decoded-clip cache of the dataset config
     dict(type='CandidateSampleFrames', clip_len=8, frame_interval=4, candidate_ratio=1.0),
     dict(type='CheckedVideoDecode'),
     *motion_flips,
@@ -18,7 +18,7 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='CheckedVideoInit', backend=decode_backend),
+    dict(type='CachedVideoInit'),  # the decoded-clip cache of the dataset config
     dict(type='CandidateSampleFrames', clip_len=8, frame_interval=4, candidate_ratio=1.0, test_mode=True),
     dict(type='CheckedVideoDecode'),
     dict(type='Resize', scale=(64, 64), keep_ratio=False),
