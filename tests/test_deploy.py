@@ -22,7 +22,7 @@ import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "deploy" / "slurm" / "mats-lab-worker.sbatch"
 ENV = {
-    "STUDY": "studies/keep_ratio_gpu.yaml",
+    "STUDY": "studies/gpu/keep_ratio_k400.yaml",
     "MATS_LAB_STORAGE": "postgresql://mats@db-host/optuna",
     "MATS_LAB_TRACKING": "http://mlflow-host:5000",
     "MATS_LAB_STAGE_STORE": "/shared/mats-lab/stages",
