@@ -205,6 +205,8 @@ def test_two_nodes_share_a_study_fairly(tmp_path, postgres_url, mlflow_server):
         result = json.loads((ft / "result.json").read_text())
         assert result["load_from"].startswith(str(pretrain[0]))
     one_finished_child_per_point(mlflow_server, name, complete)
+    handed = sum(w.output.count("handed back") for w in workers)
+    print(f"trials per worker: {sorted(per_worker.values())}; hand-backs: {handed}")
 
 
 def test_a_killed_node_is_recovered_and_its_stage_resumed(tmp_path, postgres_url, mlflow_server):

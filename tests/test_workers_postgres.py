@@ -7,7 +7,9 @@ folder (trial work dirs, the folder lock), as two checkouts would. They share th
 and the MLflow tracking URI. The tracking store is a SQLite file created (with the study's
 experiment) once before the workers start: several processes creating a fresh MLflow database at
 the same moment fail (STACK.md item 4), and two workers creating the experiment at the same
-moment race on its name. Machines that do not share a disk would use an MLflow server instead.
+moment race on its name. Machines that do not share a disk use an MLflow server instead, and a
+shared stage store: tests/test_cluster.py runs that set-up (a real `mlflow server`, a killed
+worker, a tracking server restart).
 """
 
 from __future__ import annotations
