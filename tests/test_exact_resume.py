@@ -279,3 +279,105 @@ def test_without_the_fix_a_resumed_run_drifts(mm, tmp_path):
     assert killed.losses == {i: whole.losses[i] for i in killed.losses}  # same until the stop
     first = min(resumed.losses)
     assert resumed.losses[first] != whole.losses[first]  # drifts from the first resumed step
+
+
+# -- two ranks ------------------------------------------------------------------------------
+
+
+def _stage_spec(tmp_path: Path, name: str) -> Path:
+    from mats_lab.protocol.records import StageSpec, write_stage_spec
+
+    data = tmp_path / "data"
+    key = "train_dataloader"
+    spec = StageSpec(
+        config=str(CONFIGS["pretrain"]),
+        overrides={
+            f"{key}.dataset.synth_root": str(data),
+            f"{key}.dataset.synth_size": "tiny",
+            f"{key}.dataset.ann_file": str(data / "train_list_videos.txt"),
+            f"{key}.dataset.data_prefix.video": str(data),
+            f"{key}.batch_size": 2,  # 8 clips on 2 ranks: 2 steps per epoch
+            f"{key}.num_workers": 0,
+            f"{key}.persistent_workers": False,
+            "model.seed": 1,  # a masking generator per rank (seed + 1000003 * rank)
+            "model.backbone.drop_path_rate": 0.2,
+        },
+        knobs={"epochs": EPOCHS},
+        work_dir=str(tmp_path / name / "stage"),  # own parents: no reuse of a twin stage
+        nprocs=2,
+        cpu_threads=1,
+    )
+    path = tmp_path / f"{name}.json"
+    write_stage_spec(path, spec)
+    return path
+
+
+def _run_stage(spec: Path, log: Path, stop_at: Path | None = None) -> None:
+    """Run a stage as the sweep does; with ``stop_at``, SIGKILL its process group once that
+    file exists (``last_checkpoint``: MMEngine writes it after the checkpoint it names) and
+    wait for every rank to be gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "WORLD_SIZE", "RANK")}
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "mats_lab.trial.stage_run", "--spec", str(spec)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            env=env,
+            start_new_session=True,
+        )
+    if stop_at is None:
+        assert proc.wait() == 0, log.read_text()[-4000:]
+        return
+    deadline = time.time() + 600  # bounds the polling, not the training
+    while not stop_at.exists():
+        assert proc.poll() is None, log.read_text()[-4000:]
+        assert time.time() < deadline, f"{stop_at} never appeared"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 30
+    while any(str(spec).encode() in _cmdline(p) for p in Path("/proc").glob("[0-9]*")):
+        assert time.time() < deadline, "ranks left running after the kill"
+        time.sleep(0.2)
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+@pytest.mark.slow
+def test_two_ranks_resume_exactly(mm, tmp_path):
+    # Every rank's states go into rank 0's checkpoint and come back to their own rank: the
+    # resumed stage's losses and final weights (all ranks) are the uninterrupted stage's.
+    import json
+
+    from mats_lab.protocol.records import TrainLine, read_progress_lines
+
+    whole = _stage_spec(tmp_path, "whole")
+    _run_stage(whole, tmp_path / "whole.log")
+    parts = _stage_spec(tmp_path, "parts")
+    _run_stage(parts, tmp_path / "parts.log", stop_at=tmp_path / "parts/stage/last_checkpoint")
+    _run_stage(parts, tmp_path / "parts.log")
+    assert "rank 1/2: resuming from checkpoint" in (tmp_path / "parts.log").read_text()
+
+    def losses(name: str) -> dict[int, float | None]:
+        lines = read_progress_lines(tmp_path / name / "stage/progress.jsonl")
+        return {line.iter: line.loss for line in lines if isinstance(line, TrainLine)}
+
+    assert losses("parts") == losses("whole") and len(losses("whole")) >= 3
+    digests = [
+        json.loads((tmp_path / n / "stage/ranks.json").read_text()) for n in ("whole", "parts")
+    ]
+    assert digests[0]["iter"] == digests[1]["iter"] == EPOCHS * 2
+    assert digests[0]["digests"] == digests[1]["digests"]

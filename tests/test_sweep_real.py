@@ -241,7 +241,8 @@ def test_killed_and_resumed_sweep_trains_exactly_as_an_uninterrupted_one(tmp_pat
     path = write_exact_study(tmp_path / "killed.yaml", data, killed_out)
     proc = sweep(path)
     deadline = time.time() + 600  # a bound on the polling, not on the training
-    while not any((killed_out / "stages").glob("finetune-*/epoch_1.pth")):
+    # last_checkpoint is written after the checkpoint it names (epoch_1.pth)
+    while not any((killed_out / "stages").glob("finetune-*/last_checkpoint")):
         assert proc.poll() is None, proc.communicate()[0][-3000:]
         assert time.time() < deadline, "fine-tuning never reached its first checkpoint"
         time.sleep(0.2)
