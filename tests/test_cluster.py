@@ -340,3 +340,68 @@ def _experiment_exists(server, name: str) -> bool:
     except urllib.error.HTTPError:
         return False
     return True
+
+
+def test_a_dead_workers_sampled_trials_are_failed_and_queued_again(tmp_path, postgres_url):
+    """Recovery for a sampled (non-grid) study, whatever the trial was doing: a trial asked by
+    a worker that then stopped beating is failed (marked interrupted) by another worker's
+    driver once the grace period has passed, and its point queued again with its params; a
+    trial still beaten is left alone."""
+    from mats_lab.lab.driver import StudyDriver
+    from mats_lab.lab.study import create_sampler, open_storage, open_study
+    from mats_lab.lab.tracking import Tracker
+    from mats_lab.protocol.spec import load_study
+
+    name = f"sampled-{next(_names)}-{os.getpid()}"
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": name,
+                "stages": [{"name": "finetune", "config": FT}],
+                "space": {"keep_ratio": {"float": [0.2, 0.8]}},
+                "sampler": {"type": "random", "seed": 3},
+                "budget": {"trials": 10},
+                "command": [sys.executable, "-m", "mats_lab.lab.fake_stage"],
+            }
+        )
+    )
+    spec = load_study(path)
+    said: list[str] = []
+
+    def driver(sweep: str) -> StudyDriver:
+        study = open_study(spec, open_storage(postgres_url, heartbeat_interval=1))
+        study.sampler = create_sampler(spec, seed=len(sweep))  # each worker its own, as Sweep
+        return StudyDriver(
+            spec,
+            tmp_path / sweep,
+            REPO,
+            study,
+            Tracker("http://127.0.0.1:9", name),
+            said.append,
+            commit="test",
+            sweep_id=sweep,
+            heartbeats=True,
+        )
+
+    dead, alive = driver("dead"), driver("alive")
+    lost = dead.ask()  # the dead worker's trial: asked, beaten once, then nothing
+    kept = alive.ask()
+    assert lost is not None and kept is not None
+    recovered: list[int] = []
+    for _ in range(40):  # bounded: the grace period is 4 heartbeats of 1 s
+        recovered += alive.recover_stale([kept])  # beats for its own trial, fails the dead
+        if recovered:
+            break
+        time.sleep(0.25)
+    assert recovered == [lost.number], said
+    stored = {t.number: t for t in alive.study.get_trials(deepcopy=False)}
+    assert stored[lost.number].state == TrialState.FAIL
+    assert stored[lost.number].user_attrs[names.ATTR_FAILURE] == names.FAILURE_INTERRUPTED
+    assert stored[kept.number].state == TrialState.RUNNING
+    queued = [t for t in stored.values() if t.state == TrialState.WAITING]
+    assert [t.system_attrs["fixed_params"] for t in queued] == [stored[lost.number].params]
+    assert queued[0].user_attrs[names.ATTR_POINT_KEY] == lost.point.key
+    # The dead worker, should it come back, finds its trial gone instead of crashing.
+    dead.fail(lost, "late", "crash")
+    assert lost.told and any("failed by another worker" in line for line in said)

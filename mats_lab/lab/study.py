@@ -91,9 +91,10 @@ def open_storage(url: str, heartbeat_interval: int | None = None) -> BaseStorage
     raise AssertionError("unreachable")
 
 
-def create_sampler(spec: StudySpec) -> optuna.samplers.BaseSampler:
-    """The study's sampler with its seed (grid studies run enqueued points only)."""
-    s = spec.sampler
+def create_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The study's sampler with its seed, or ``seed`` (a worker's own: samplers seeded alike on
+    several workers would draw the same points); grid studies run enqueued points only."""
+    s = spec.sampler.model_copy(update={"seed": seed}) if seed is not None else spec.sampler
     constraints = _constraints_func(spec) if spec.constraints else None
     if s.type in ("grid", "random"):
         return optuna.samplers.RandomSampler(seed=s.seed, **s.args)

@@ -31,6 +31,7 @@ import socket
 import sys
 import time
 import uuid
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -145,6 +146,10 @@ class Sweep:
         storage = st.open_storage(self.storage_url, heartbeat_interval=interval)
         fresh = self.options.fresh and not self.options.worker
         study = st.open_study(self.spec, storage, fresh=fresh)
+        if self.options.worker and self.spec.sampler.type != "grid":
+            seed = zlib.crc32(f"{self.spec.sampler.seed}:{self.sweep_id}".encode())
+            study.sampler = st.create_sampler(self.spec, seed=seed)
+            self.console.say(f"sampler seed {seed}: this worker's own (workers draw apart)")
         stale = st.fail_stale(study, heartbeats=heartbeats or self.options.worker)
         if stale:
             self.console.say(f"re-queued trials left running by a stopped sweep: {stale}")
