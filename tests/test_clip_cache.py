@@ -177,9 +177,17 @@ def test_cached_pipeline_gives_the_checked_pipelines_clips(mm, dataset: Path) ->
     assert all(torch.equal(x, checked[i]["inputs"]) for i, x in enumerate(seen))
 
 
-def test_cached_init_without_a_cache_names_the_file(mm, dataset: Path) -> None:
+def test_cached_init_without_a_cache_decodes_the_file_checked(mm, dataset: Path) -> None:
+    """One video through the pipeline (as show-tokens does): no cache, checked decoding."""
+    import torch
     from mmaction.registry import DATASETS
 
+    from mats_lab.mm.transforms.clip_cache import CachedVideoInit
+
     plain = DATASETS.build(_dataset_cfg(dataset, "CachedVideoInit", cached=False))
-    with pytest.raises(KeyError, match="decoded_cache=True"):
-        plain[0]
+    checked = DATASETS.build(_dataset_cfg(dataset, "CheckedVideoInit", cached=False))
+    assert torch.equal(plain[0]["inputs"], checked[0]["inputs"])
+    with pytest.raises(VideoDecodeError, match="gone.mp4"):
+        CachedVideoInit()(dict(filename=str(dataset / "gone.mp4")))
+    with pytest.raises(ValueError, match="ffmpeg"):
+        CachedVideoInit(backend="ffmpeg")

@@ -4,7 +4,9 @@ that carries a decoded-clip cache (:mod:`mats_lab.data.clip_cache`), read instea
 ``MotionSynthDataset(decoded_cache=True)`` builds the cache and puts its folder in every
 sample as ``clip_cache``; this transform opens that cache once per process (each dataloader
 worker maps the same file) and hands :class:`CheckedVideoDecode` a reader with the same index
-checks that returns the very pixels checked PyAV decoding returns.
+checks that returns the very pixels checked PyAV decoding returns. A sample without
+``clip_cache`` (one video run through a config's pipeline, as ``mats-lab show-tokens`` does)
+is decoded from its file exactly as :class:`CheckedVideoInit` does.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
 from mats_lab.data.clip_cache import ClipCache
+from mats_lab.mm.transforms.decoding import CheckedVideoInit
 
 __all__ = ["CachedVideoInit"]
 
@@ -42,25 +45,25 @@ class CachedVideoInit(BaseTransform):
         - total_frames
         - avg_fps
 
+    Args:
+        backend (str): the decoder for samples without ``clip_cache`` (as for
+            :class:`CheckedVideoInit`). Defaults to ``'pyav'``, the one the cache is built with.
+
     Raises:
-        KeyError: the sample has no ``clip_cache`` (the dataset was built without one).
-        VideoDecodeError: the video is not in the cache.
+        VideoDecodeError: the video is not in the cache (or, without a cache, cannot be
+            decoded).
         StaleCacheError: the cache no longer matches its dataset.
     """
 
-    def __init__(self) -> None:
-        # Explicit, so that a stray config key fails naming the key (TypeError).
-        super().__init__()
+    def __init__(self, backend: str = "pyav") -> None:
+        self._files = CheckedVideoInit(backend=backend)
+        self.backend = backend
 
     def transform(self, results: dict) -> dict:
         """Open ``results['filename']`` in ``results['clip_cache']``."""
         folder = results.get("clip_cache")
-        if not folder:
-            raise KeyError(
-                f"{results.get('filename', '<no filename>')}: no 'clip_cache' in the sample; "
-                "CachedVideoInit needs MotionSynthDataset(decoded_cache=True) "
-                "(or use CheckedVideoInit)"
-            )
+        if not folder:  # a sample from outside the cached dataset: checked decoding
+            return self._files.transform(results)
         reader = _cache(str(folder)).reader(results["filename"])
         results["video_reader"] = reader
         results["total_frames"] = reader.num_frames
@@ -68,4 +71,4 @@ class CachedVideoInit(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}()"
+        return f"{self.__class__.__name__}(backend={self.backend!r})"
