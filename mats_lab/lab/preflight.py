@@ -89,9 +89,7 @@ def _missing_config(plan: StagePlan, root: Path) -> str:
     return f"config {shown} does not exist{hint}"
 
 
-def check_study(
-    spec: StudySpec, study_file: Path, root: Path, resolve: bool | None = None
-) -> int:
+def check_study(spec: StudySpec, study_file: Path, root: Path, resolve: bool | None = None) -> int:
     """Raise :class:`PreflightError` naming every stage that cannot run; returns the number
     of distinct stages checked. ``resolve`` (default: when the study uses the MMEngine stage
     runner) also resolves each stage's config in a subprocess."""
