@@ -4,7 +4,6 @@ reference, compare with it. Here on the fake trial command (no model)."""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import yaml
 from typer.testing import CliRunner

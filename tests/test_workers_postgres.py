@@ -85,7 +85,9 @@ def test_two_workers_complete_a_grid_once(tmp_path, postgres_url):
     from mlflow.tracking import MlflowClient
 
     tracking = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    MlflowClient(tracking_uri=tracking).create_experiment(NAME)  # the database, once
+    # the database, once; artifacts in the test's folder (MLflow's default is ./mlruns)
+    artifacts = (tmp_path / "mlartifacts").as_uri()
+    MlflowClient(tracking_uri=tracking).create_experiment(NAME, artifact_location=artifacts)
 
     procs, logs = [], []
     for machine in ("a", "b"):
