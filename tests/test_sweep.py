@@ -273,6 +273,13 @@ def test_killed_sweep_resumes_and_completes_each_point_once(tmp_path, sig):
     assert len(keys) == 3 and len(set(keys)) == 3
     logs = [p.read_text() for p in stages.glob("finetune-*/stage.log")]
     assert any("resuming from checkpoint" in log for log in logs)
+    df = runs(tmp_path)  # MLflow's records are true after the kill
+    assert (df["status"] != "RUNNING").all(), df[["status", "tags.mats_lab.trial"]]
+    parents = df[df["tags.mats_lab.trial"].isna()]
+    assert sorted(parents["status"]) == ["FINISHED", "KILLED"]
+    children = df[df["tags.mats_lab.trial"].notna()]
+    assert (children["status"] == "FAILED").sum() >= 1, "the killed trial's run is FAILED"
+    assert (children["status"] == "FINISHED").sum() == 3
     for log in logs:  # no stage ever ran twice at once: attempts are sequential
         assert log.count("=== mats-lab: trial") >= 1
 
@@ -285,6 +292,11 @@ def test_fresh_starts_over_without_reusing_old_stages(tmp_path):
     assert len(trials(tmp_path)) == 2  # the old study was deleted, the new one has 2 trials
     for attempts in (tmp_path / "study" / "stages").glob("*/attempts"):
         assert attempts.read_text() == "1"  # trained again from scratch, in a clean work dir
-    df = runs(tmp_path)
-    assert len(df[df["tags.mats_lab.trial"].isna()]) == 2  # one parent run per sweep
-    assert len(df[df["tags.mats_lab.trial"].notna()]) == 4  # both sweeps' children kept
+    df = runs(tmp_path)  # the new experiment: this sweep's runs only
+    assert len(df[df["tags.mats_lab.trial"].isna()]) == 1
+    assert len(df[df["tags.mats_lab.trial"].notna()]) == 2
+    assert "earlier MLflow runs kept in experiment 't-before-" in out
+    old = [e for e in mlflow.search_experiments() if e.name.startswith("t-before-")]
+    assert len(old) == 1, "the first sweep's runs are kept, in their own experiment"
+    kept = mlflow.search_runs(experiment_ids=[old[0].experiment_id])
+    assert len(kept) == 3  # its parent and two children

@@ -416,8 +416,13 @@ class StudyDriver:
         if plan is not None:
             self._record_history(run, plan)
             self.finished.append((run.number, "INTERRUPTED"))
+            run.trial.set_user_attr("history", run.history)
+            run.trial.set_user_attr("stages", run.stage_meta)
         self.study.tell(run.trial, state=TrialState.FAIL)
         run.told = True
+        if plan is not None:  # it ran: its MLflow run says FAILED (not left without a record)
+            record = trial_record(st.finished_trial(self.study, run.number), self.commit)
+            self.tracker.log_trial(record)
 
     def close(self) -> None:
         """Give interrupted grid points back to the queue."""

@@ -49,6 +49,7 @@ from mats_lab.lab.launch import DEFAULT_COMMAND, make_slots
 from mats_lab.lab.packing import Scan
 from mats_lab.lab.pool import DevicePool, StageProcess
 from mats_lab.lab.progress import ProgressReader
+from mats_lab.lab.records import trial_record
 from mats_lab.lab.space import StagePlan
 from mats_lab.lab.tracking import Tracker
 from mats_lab.protocol.layout import (
@@ -117,6 +118,7 @@ class Sweep:
         self.cut: list[_Stage] = []  # stages that ended while stopping: told at shutdown
         self.stop_reason = ""
         self.sweep_id = uuid.uuid4().hex[:8]
+        self._stale: list[int] = []  # trials a killed sweep left running, failed on open
         self._stop = False
         self._last_beat = 0.0
 
@@ -153,6 +155,7 @@ class Sweep:
         stale = st.fail_stale(study, heartbeats=heartbeats or self.options.worker)
         if stale:
             self.console.say(f"re-queued trials left running by a stopped sweep: {stale}")
+        self._stale = stale
         return study, heartbeats
 
     # -- main loop ----------------------------------------------------------------------------
@@ -201,7 +204,13 @@ class Sweep:
         return 1 if any(state == "FAIL" for _, state in self.driver.finished) else 0
 
     def _start_tracking(self) -> None:
-        if self.tracker.connect():
+        fresh = self.options.fresh and not self.options.worker
+        if self.tracker.connect(fresh=fresh):
+            if self.tracker.archived:
+                self.console.say(f"--fresh: earlier MLflow runs kept in experiment "
+                                 f"{self.tracker.archived!r}")  # fmt: skip
+            if not self.options.worker:  # this sweep owns the study: earlier parents are dead
+                self.tracker.close_stale_parents(self.sweep_id)
             self.tracker.start_parent(
                 self.sweep_id,
                 {"git_commit": self.driver.commit, "storage": self.storage_url},
@@ -210,6 +219,9 @@ class Sweep:
                     "sampler": self.spec.sampler.type,
                 },
             )
+            for number in self._stale:  # the killed sweep's trials get their FAILED runs
+                trial = st.finished_trial(self.driver.study, number)
+                self.tracker.log_trial(trial_record(trial, self.driver.commit))
         else:
             self.console.say(f"MLflow offline ({self.tracker.error}); `mats-lab sync` pushes later")
 

@@ -64,10 +64,15 @@ class Tracker:
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._client: Any = None
+        self.archived = ""  # the experiment a fresh start renamed (empty: none)
 
     # -- connection ---------------------------------------------------------------------------
-    def connect(self) -> bool:
-        """Create the experiment (and the database) now, in this process; False if offline."""
+    def connect(self, fresh: bool = False) -> bool:
+        """Create the experiment (and the database) now, in this process; False if offline.
+
+        ``fresh`` (``mats-lab sweep --fresh``): the study's existing experiment is renamed
+        ``<study>-before-<time>`` (kept, nothing deleted) and a new one is created, so the old
+        runs no longer mix with the new ones in the MLflow UI; :attr:`archived` names it."""
         # An unreachable server should cost seconds, not MLflow's minutes of retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
@@ -79,6 +84,10 @@ class Tracker:
                     parents=True, exist_ok=True
                 )
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            old = self._client.get_experiment_by_name(self.study) if fresh else None
+            if old is not None:
+                self.archived = f"{self.study}-before-{time.strftime('%Y%m%d-%H%M%S')}"
+                self._client.rename_experiment(old.experiment_id, self.archived)
             self.experiment_id = ensure_experiment(self._client, self.tracking_uri, self.study)
         except Exception as exc:  # noqa: BLE001 - any failure means: run without MLflow
             self._offline(exc)
@@ -175,6 +184,26 @@ class Tracker:
             for key, value in summary.items():
                 self._client.log_metric(self.parent_id, key, float(value))
             self._client.set_terminated(self.parent_id, status=status)
+
+        self.submit(job)
+
+    def close_stale_parents(self, sweep_id: str) -> None:
+        """Mark KILLED the parent runs of this study's earlier sweeps left RUNNING (a sweep
+        killed with SIGKILL never ended its run). Only a sweep that owns its study calls this:
+        workers sharing a study cannot tell a dead worker's parent from a live one's."""
+
+        def job() -> None:
+            runs = self._client.search_runs(
+                [str(self.experiment_id)],
+                filter_string=(
+                    f"tags.`{STUDY_TAG}` = '{self.study}' and attributes.status = 'RUNNING'"
+                ),
+                max_results=1000,
+            )
+            for run in runs:
+                tags = run.data.tags
+                if TRIAL_TAG not in tags and tags.get(SWEEP_TAG) != sweep_id:
+                    self._client.set_terminated(run.info.run_id, status="KILLED")
 
         self.submit(job)
 
