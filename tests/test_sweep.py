@@ -300,3 +300,27 @@ def test_fresh_starts_over_without_reusing_old_stages(tmp_path):
     assert len(old) == 1, "the first sweep's runs are kept, in their own experiment"
     kept = mlflow.search_runs(experiment_ids=[old[0].experiment_id])
     assert len(kept) == 3  # its parent and two children
+
+
+def test_a_rerun_resumes_the_killed_trial_before_any_new_point(tmp_path):
+    path = study_file(
+        tmp_path,
+        stages=[{"name": "finetune", "config": FT,
+                 "overrides": {"fake.duration": 3.0, "fake.epochs": 6}}],
+        space={"keep_ratio": {"grid": [0.3, 0.5, 0.7]}},
+        resources={"devices": 1},
+    )  # fmt: skip
+    proc = _sweep_process(path)
+    stages = tmp_path / "study" / "stages"
+    _wait_for(lambda: any(stages.glob("finetune-*/epoch_2.ckpt")))
+    killed = {p.parent.name for p in stages.glob("finetune-*/epoch_2.ckpt")}
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=60)
+    time.sleep(0.3)
+    code, out = run_sweep(path, max_trials=1)
+    assert code == 0, out
+    done = [t for t in trials(tmp_path) if t.state == TrialState.COMPLETE]
+    assert len(done) == 1, "--max-trials 1 ran one trial"
+    ran = {s["key"] for s in done[0].user_attrs["stages"]}
+    assert ran == killed, "the killed trial, resumed from its checkpoint, went first"
+    assert "resuming from checkpoint" in (stages / killed.pop() / "stage.log").read_text()

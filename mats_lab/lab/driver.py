@@ -149,10 +149,12 @@ class StudyDriver:
         """A new trial, planned; None when none can be asked now."""
         if self.grid and not self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             return None
+        resumable = self._resumable_waiting() if self.grid and not self.heartbeats else None
+        claimed = st.claim_waiting(self.study, resumable) if resumable is not None else None
         try:
             with warnings.catch_warnings():  # the lab beats itself (ask/tell, STACK.md 6)
                 warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-                trial = self.study.ask()
+                trial = claimed if claimed is not None else self.study.ask()
         except RuntimeError:
             return None
         if self.grid and st.POINT_KEY not in trial.user_attrs:
@@ -182,6 +184,26 @@ class StudyDriver:
         if self.heartbeats:  # at once: a trial that never beat is never found stale
             st.record_heartbeat(self.study, trial)
         return TrialRun(trial, point, plans, order=order)
+
+    def _resumable_waiting(self) -> int | None:
+        """The first queued trial behind the queue's head whose point has a stage cut short
+        with a checkpoint (a trial a killed sweep re-queued): it goes first, so a resumed sweep
+        finishes interrupted work before it starts new points (``--max-trials 1`` resumes it)."""
+        waiting = self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        points = {p.key: p for p in self.grid}
+        for trial in sorted(waiting, key=lambda t: t.number)[1:]:
+            point = points.get(str(trial.user_attrs.get(st.POINT_KEY, "")))
+            if point is None:
+                continue
+            try:
+                plans = plan_stages(self.spec, point, self.root, self.spec.command)
+            except KeyError:
+                continue
+            for plan in plans:
+                work_dir = stage_dir(self.stages, plan.key)
+                if read_result(work_dir) is None and StageFiles(work_dir).last_checkpoint.is_file():
+                    return trial.number
+        return None
 
     # -- walking a trial's stages -------------------------------------------------------------
     def advance(self, run: TrialRun, busy: set[str]) -> StagePlan | None:

@@ -281,6 +281,19 @@ def fail_stale(study: optuna.Study, heartbeats: bool) -> list[int]:
     return sorted(failed)
 
 
+def claim_waiting(study: optuna.Study, number: int) -> Trial | None:
+    """Start queued trial ``number`` now, as ``Study.ask`` starts the oldest queued one (None
+    when it is no longer queued). Used by a sweep that owns its study to resume a re-queued
+    trial that has a checkpoint before newer points."""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if trial.number == number:
+            storage, trial_id = _internals(study, trial)
+            if storage.set_trial_state_values(trial_id, state=TrialState.RUNNING):
+                return Trial(study, trial_id)
+            return None
+    return None
+
+
 def finished_trial(study: optuna.Study, number: int) -> FrozenTrial:
     """The stored trial ``number`` (after ``tell``), through the public ``get_trials``."""
     for trial in study.get_trials(deepcopy=False, states=FINISHED + (TrialState.FAIL,)):
@@ -302,13 +315,14 @@ def _internals(
 ) -> tuple[BaseStorage, int]:
     """The storage behind ``study`` and the storage id of ``trial`` (-1 without one).
 
-    The lab's only use of Optuna's private API, for four things Optuna has no public call for:
+    The lab's only use of Optuna's private API, for five things Optuna has no public call for:
     a heartbeat of a trial run through ask/tell (Optuna beats only inside ``Study.optimize``,
     STACK.md item 6); a user attribute on a stored trial no live ``Trial`` object stands for
     (stale trials of a stopped sweep); the stale trials of a study with their failure kind
     written before they are failed (:func:`fail_stale`: ``_get_stale_trial_ids`` and
     ``_study_id``, as ``optuna.storages.fail_stale_trials`` does); and the database engine that
-    PostgreSQL's advisory lock needs (:func:`enqueue_missing`).
+    PostgreSQL's advisory lock needs (:func:`enqueue_missing`); starting one particular queued
+    trial (:func:`claim_waiting`; ``Study.ask`` always takes the oldest).
     """
     storage: BaseStorage = study._storage
     return storage, (trial._trial_id if trial is not None else -1)
