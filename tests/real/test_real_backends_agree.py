@@ -4,11 +4,11 @@ timestamps come out permuted."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ci_guard import require
 
 from mats_lab.data.decode import PyAVReader, available_backends, open_video, probe_video
 
@@ -21,21 +21,13 @@ PACKED = "eye-makeup-xvid-packed.avi"
 
 def _clip(name: str) -> Path:
     path = VIDEOS / name
-    if not path.is_file():
-        message = f"real clip {path} is absent (expected the repo's sibling 'shared' folder)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {message}")
-        pytest.skip(message)
+    require(path.is_file(), f"real clip {path} is absent (expected the repo's sibling 'shared')")
     return path
 
 
 def _backends() -> tuple[str, ...]:
     found = available_backends()
-    if "decord" not in found:
-        message = "decord is not installed (x86-64 only)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {message}")
-        pytest.skip(message)
+    require("decord" in found, "decord is not installed (x86-64 only)")
     return found
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ci_guard import in_ci, require
 
 from mats_lab.data.decode import available_backends, open_video, probe_video
 
@@ -19,12 +19,8 @@ CLIPS = {"demo.mp4": 280, "car-detection.mp4": 377}  # frame counts from the fol
 @pytest.mark.parametrize("name", sorted(CLIPS))
 def test_backends_agree_on_real_clips(name: str) -> None:
     path = VIDEOS / name
-    if not path.is_file():
-        message = f"real clip {path} is absent (expected the repo's sibling 'shared' folder)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true: {message}")
-        pytest.skip(message)
-    if os.environ.get("CI") == "true":
+    require(path.is_file(), f"real clip {path} is absent (expected the repo's sibling 'shared')")
+    if in_ci():
         assert "decord" in available_backends(), "CI=true: decord must be installed"
     info = probe_video(path)
     assert info.num_frames == CLIPS[name]
