@@ -13,6 +13,10 @@ frame selection included.
 
 The entry point is :func:`compute_token_view`; :func:`render_token_view` draws the result with
 :mod:`mats_lab.trial.token_picture`.
+
+One file although it passes 400 lines: the single-view pipeline, the geometry it tracks and the
+model's own selection are one computation whose parts must agree (a crop box computed apart
+from the pipeline that cropped would drift from it).
 """
 
 from __future__ import annotations
