@@ -31,3 +31,23 @@ def test_status_lines_start_once_and_repeat_nothing(tmp_path):
     assert show() == [], "nothing new: no repeated line"
     append_progress(path, ValLine(epoch=1, metrics={"acc/top1": 0.25}))
     assert "acc/top1 0.25" in show()[0]
+
+
+def test_the_study_eta_comes_from_finished_stages():
+    from mats_lab.lab.console import study_eta
+
+    assert study_eta({}, [("finetune", 1)], [], 2) is None, "nothing finished: no guess"
+    seconds = {"pretrain": [100.0, 140.0], "finetune": [60.0]}  # means 120 and 60
+    to_run = [("finetune", 1), ("finetune", 1), ("pretrain", 2), ("test", 1)]
+    running = [("finetune", 1, 20.0), ("pretrain", 1, 150.0)]  # 40 s left, overdue: 0
+    # device-seconds: 60 + 60 + 2 * 120 + 90 (a name never finished: the mean of means) + 40
+    assert study_eta(seconds, to_run, running, 2) == (60 + 60 + 240 + 90 + 40) / 2
+
+
+def test_the_overall_line_is_printed_when_it_changes(tmp_path):
+    out = io.StringIO()
+    console = Console(out, every=0.0)
+    lines = iter(["study: 3 stages to go, eta 4 min", "study: 3 stages to go, eta 4 min", ""])
+    for _ in range(3):
+        console.status([], "acc/top1", overall=lambda: next(lines))
+    assert out.getvalue().splitlines() == ["study: 3 stages to go, eta 4 min"]

@@ -8,7 +8,7 @@ Only Optuna's trial records and the standard library are used here.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from mats_lab.lab.progress import ProgressReader
 
-__all__ = ["Console", "StatusRow", "fmt"]
+__all__ = ["Console", "StatusRow", "fmt", "study_eta"]
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,18 @@ class Console:
         self.every = every
         self._last = 0.0
         self._shown: dict[tuple[int, str], tuple[int, int, float | None]] = {}
+        self._overall = ""
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
-    def status(self, rows: Iterable[StatusRow], metric: str, force: bool = False) -> None:
+    def status(
+        self,
+        rows: Iterable[StatusRow],
+        metric: str,
+        force: bool = False,
+        overall: Callable[[], str] | None = None,
+    ) -> None:
         """A line per running stage: epoch, iteration, loss, ``metric`` and ETA; once when the
         stage starts, then only when it has moved on (no placeholder or repeated lines)."""
         now = time.time()
@@ -67,6 +74,10 @@ class Console:
                 f"loss {fmt(r.loss)} {metric} {fmt(r.latest_val(metric))} "
                 f"eta {f'{eta:.0f}s' if eta is not None else '?'}"
             )
+        line = overall() if overall is not None else ""
+        if line and line != self._overall:
+            self._overall = line
+            self.say(line)
 
     def summary(
         self,
@@ -106,6 +117,32 @@ class Console:
             self.say(f"stopped early: {stop_reason}")
         if not tracking_online:
             self.say("MLflow was unavailable: run `mats-lab sync` to push the trials")
+
+
+def study_eta(
+    stage_seconds: dict[str, list[float]],
+    to_run: list[tuple[str, int]],
+    running: list[tuple[str, int, float]],
+    devices: int,
+) -> float | None:
+    """Seconds until the study's known stages are done, from the stages finished so far.
+
+    Args:
+        stage_seconds: stage name -> wall seconds of each stage of that name finished here.
+        to_run: ``(stage name, devices)`` of every stage still to run (each once).
+        running: ``(stage name, devices, seconds so far)`` of the stages running now.
+        devices: devices of the pool.
+
+    A stage's length is the mean of its name's finished ones (of all, for a name none has
+    finished yet); device-seconds left over the pool's devices. None before any stage ended.
+    """
+    means = {name: sum(v) / len(v) for name, v in stage_seconds.items() if v}
+    if not means or devices < 1:
+        return None
+    overall = sum(means.values()) / len(means)
+    work = sum(means.get(name, overall) * n for name, n in to_run)
+    work += sum(max(0.0, means.get(name, overall) - done) * n for name, n, done in running)
+    return work / devices
 
 
 def fmt(value: Any) -> str:

@@ -13,6 +13,10 @@ The driver runs no process and knows no device: the sweep (:mod:`mats_lab.lab.sw
 the stages it hands out on the device pool and brings back their exit codes.
 
 Only Optuna (through :mod:`mats_lab.lab.study`), the lab's modules and the protocol are used.
+
+One file although it passes 400 lines: a trial's life through Optuna (ask, advance, tell,
+retry, recover) is one state machine over the same records; split, its states would be
+read and written from several modules.
 """
 
 from __future__ import annotations
@@ -184,6 +188,13 @@ class StudyDriver:
         if self.heartbeats:  # at once: a trial that never beat is never found stale
             st.record_heartbeat(self.study, trial)
         return TrialRun(trial, point, plans, order=order)
+
+    def plans_of(self, point: Point) -> list[StagePlan]:
+        """The stages of ``point``'s trial (none when it cannot be planned)."""
+        try:
+            return plan_stages(self.spec, point, self.root, self.spec.command)
+        except KeyError:
+            return []
 
     def _resumable_waiting(self) -> int | None:
         """The first queued trial behind the queue's head whose point has a stage cut short

@@ -19,6 +19,10 @@ the trials of workers that stopped beating. Stage work dirs may live in a shared
 (``stage_store``), each guarded by a per-stage lock (:mod:`mats_lab.lab.stagelocks`), so any
 node reuses a finished stage there and resumes a killed one from its checkpoint.
 
+One file although it passes 400 lines: it is the loop that ties the pool, the driver, the
+console, the stage locks and the tracker together, and each of its steps (fill, poll, stop)
+needs all of them; what each part does lives in that part's own module.
+
 Only the standard library, ``filelock`` and the lab's own modules are used.
 """
 
@@ -43,7 +47,7 @@ from filelock import FileLock, Timeout
 from optuna.trial import TrialState
 
 from mats_lab.lab import study as st
-from mats_lab.lab.console import Console, StatusRow
+from mats_lab.lab.console import Console, StatusRow, study_eta
 from mats_lab.lab.driver import StudyDriver, TrialRun
 from mats_lab.lab.launch import DEFAULT_COMMAND, make_slots
 from mats_lab.lab.packing import Scan
@@ -119,6 +123,7 @@ class Sweep:
         self.stop_reason = ""
         self.sweep_id = uuid.uuid4().hex[:8]
         self._stale: list[int] = []  # trials a killed sweep left running, failed on open
+        self._stage_seconds: dict[str, list[float]] = {}  # finished stages' wall time
         self._stop = False
         self._last_beat = 0.0
 
@@ -258,7 +263,32 @@ class Sweep:
             self.pool.wait(max(self.options.poll, 1.0) if idle else self.options.poll)
             self._poll()
             metric = self.spec.objectives[0].metric.removeprefix("val/")
-            self.console.status(self._rows(), metric)
+            self.console.status(self._rows(), metric, overall=self._overall_eta)
+
+    def _overall_eta(self) -> str:
+        """``study: N stages to go, eta ...`` from this sweep's finished stages ('' before)."""
+        running = [(s.tag.plan.name, len(s.slots), time.time() - s.started)
+                   for s in self.pool.running]  # fmt: skip
+        busy = {s.tag.plan.key for s in self.pool.running}
+        todo: dict[str, tuple[str, int]] = {}
+        for run in self.waiting:
+            for plan in run.plans[run.next_stage :]:
+                if plan.key not in busy:
+                    todo[plan.key] = (plan.name, plan.devices)
+        points = {p.key: p for p in self.driver.grid}
+        queued = self.driver.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        for trial in queued:
+            point = points.get(str(trial.user_attrs.get(st.POINT_KEY, "")))
+            if point is None:
+                continue
+            for plan in self.driver.plans_of(point):
+                if plan.key not in busy and read_result(stage_dir(self.stages, plan.key)) is None:
+                    todo[plan.key] = (plan.name, plan.devices)
+        eta = study_eta(self._stage_seconds, list(todo.values()), running, self.pool.devices)
+        if eta is None:
+            return ""
+        shown = f"{eta:.0f} s" if eta < 120 else f"{eta / 60:.0f} min"
+        return f"study: {len(todo) + len(running)} stages to go, eta {shown}"
 
     def _live(self) -> list[TrialRun]:
         return [s.tag.run for s in self.pool.running] + self.waiting
@@ -388,8 +418,11 @@ class Sweep:
         for stage in self.pool.running:
             stage.tag.reader.update()
         ended = self.pool.ended()
-        for stage, _ in ended:
+        for stage, code in ended:
             self.driver.locks.release(stage.tag.plan.key)
+            if code == 0:  # the study ETA learns from stages that trained to their end
+                name = stage.tag.plan.name
+                self._stage_seconds.setdefault(name, []).append(time.time() - stage.started)
         for stage in list(self.pool.running):
             self._maybe_prune(stage)
         # A grid trial whose last stage succeeded: start the next trial on the freed devices
