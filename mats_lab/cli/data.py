@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -19,28 +18,6 @@ app = typer.Typer(
 @app.callback()
 def _group() -> None:
     """Generate the embedded datasets; check the videos of any dataset."""  # keeps sub-commands
-
-
-class _Bar:
-    """A tqdm bar on stderr, opened at the first clip (none when nothing is built)."""
-
-    def __init__(self, desc: str) -> None:
-        self.desc = desc
-        self.bar: Any = None
-
-    def update(self, done: int, total: int) -> None:
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=total, desc=self.desc, unit="clip")
-        self.bar.update(done - self.bar.n)
-
-    def __enter__(self) -> _Bar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 @app.command()
@@ -64,6 +41,7 @@ def synth(
 ) -> None:
     """Build the motion-classification video dataset (class = motion only), if not there."""
     from mats_lab.data import synth as generator
+    from mats_lab.data.progress_bar import BuildBar
 
     if out is None:
         out = Path(generator.DEFAULT_ROOT)
@@ -71,7 +49,7 @@ def synth(
     start = time.perf_counter()
     try:
         before = generator.read_meta(out)
-        with _Bar(f"generating {out}") as bar:
+        with BuildBar(f"generating {out}") as bar:
             root = generator.ensure_dataset(
                 out,
                 seed,

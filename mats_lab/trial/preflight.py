@@ -128,8 +128,7 @@ def _synth_datasets(cfg: Any) -> list[dict]:
 
 def ensure_embedded_data(specs: list[StageSpec]) -> None:
     """Generate every embedded dataset the stages read, with a progress bar on stderr."""
-    from tqdm import tqdm
-
+    from mats_lab.data.progress_bar import BuildBar
     from mats_lab.data.synth import DEFAULT_ROOT, ensure_dataset
 
     wanted = {}
@@ -143,18 +142,8 @@ def ensure_embedded_data(specs: list[StageSpec]) -> None:
             )
             wanted[args] = None
     for root, seed, size, static in wanted:
-        bar: Any = None
-
-        def progress(done: int, total: int, root: str = root) -> None:
-            nonlocal bar
-            if bar is None:
-                shown = os.path.relpath(Path(root).resolve())
-                bar = tqdm(total=total, desc=f"generating {shown}", unit="clip", file=sys.stderr)
-            bar.update(done - bar.n)
-
-        ensure_dataset(root, seed=seed, size=size, static=static, progress=progress)
-        if bar is not None:
-            bar.close()
+        with BuildBar(f"generating {os.path.relpath(Path(root).resolve())}") as bar:
+            ensure_dataset(root, seed=seed, size=size, static=static, progress=bar.update)
 
 
 def main(argv: list[str] | None = None) -> int:
