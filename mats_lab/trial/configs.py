@@ -8,7 +8,7 @@ then rejects unknown names (no mats-lab constructor takes ``**kwargs``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from mmengine.config import Config, ConfigDict
@@ -24,6 +24,21 @@ FRAME_SAMPLERS = frozenset(
         "UniformSampleFrames",
     }
 )
+
+
+LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
+
+
+def loader_datasets(cfg: Mapping) -> Iterator[tuple[str, Mapping]]:
+    """``(dataloader key, dataset dict)`` of each dataloader, dataset wrappers (``RepeatDataset``
+    and the like, which hold the real one under ``dataset``) looked through."""
+    for loader in LOADERS:
+        node = cfg.get(loader)
+        dataset = node.get("dataset") if isinstance(node, Mapping) else None
+        while isinstance(dataset, Mapping) and "dataset" in dataset and "pipeline" not in dataset:
+            dataset = dataset["dataset"]
+        if isinstance(dataset, Mapping):
+            yield loader, dataset
 
 
 class UnknownConfigKey(KeyError):

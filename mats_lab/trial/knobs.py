@@ -19,23 +19,17 @@ from typing import Any
 from mmengine.config import Config
 
 from mats_lab.protocol.knobs import KNOBS, KnobValueError
-from mats_lab.trial.configs import FRAME_SAMPLERS, UnknownConfigKey
+from mats_lab.trial.configs import FRAME_SAMPLERS, UnknownConfigKey, loader_datasets
 
 __all__ = ["KnobError", "apply_knobs"]
-
-_LOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
 
 #: A knob value the registry refuses (the same error ``--dry-run`` gives).
 KnobError = KnobValueError
 
 
 def _pipelines(cfg: Config) -> Iterator[tuple[str, list]]:
-    for loader in _LOADERS:
-        node = cfg.get(loader)
-        dataset = node.get("dataset") if isinstance(node, Mapping) else None
-        while isinstance(dataset, Mapping) and "dataset" in dataset and "pipeline" not in dataset:
-            dataset = dataset["dataset"]  # wrappers such as RepeatDataset
-        if isinstance(dataset, Mapping) and isinstance(dataset.get("pipeline"), list):
+    for loader, dataset in loader_datasets(cfg):
+        if isinstance(dataset.get("pipeline"), list):
             yield loader, dataset["pipeline"]
 
 

@@ -27,7 +27,7 @@ from mats_lab.mm import compat
 compat.apply()
 
 from mats_lab.protocol.records import StageSpec  # noqa: E402
-from mats_lab.trial.configs import UnknownConfigKey, load_config  # noqa: E402
+from mats_lab.trial.configs import UnknownConfigKey, load_config, loader_datasets  # noqa: E402
 from mats_lab.trial.knobs import apply_knobs  # noqa: E402
 
 __all__ = ["check_constructor_args", "check_stage", "main"]
@@ -113,17 +113,11 @@ def check_stage(spec: StageSpec) -> str | None:
 
 def _synth_datasets(cfg: Any) -> list[dict]:
     """The ``MotionSynthDataset`` entries of a config's dataloaders (wrappers looked through)."""
-    found = []
-    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
-        node = cfg.get(loader)
-        dataset = node.get("dataset") if isinstance(node, Mapping) else None
-        while isinstance(dataset, Mapping) and "dataset" in dataset and "type" in dataset:
-            if dataset["type"] == "MotionSynthDataset":
-                break
-            dataset = dataset["dataset"]
-        if isinstance(dataset, Mapping) and dataset.get("type") == "MotionSynthDataset":
-            found.append(dict(dataset))
-    return found
+    return [
+        dict(dataset)
+        for _, dataset in loader_datasets(cfg)
+        if dataset.get("type") == "MotionSynthDataset"
+    ]
 
 
 def ensure_embedded_data(specs: list[StageSpec]) -> None:
