@@ -77,6 +77,54 @@ def test_tube_reconstructs_every_hidden_token(mm):
     assert out.visible_idx.shape == (1, 16) and out.target_idx.shape == (1, 48)
 
 
+def test_centred_encoder_reconstructs_the_centred_clip(mm):
+    """A ``temporal_center`` encoder never sees still pixels: its targets are the centred clip
+    (still background exactly 0), not the clip as given, which it could not predict."""
+    from mats_lab.core.motion import temporal_center
+    from mats_lab.core.patchify import normalized_pixel_targets
+    from mats_lab.models.mae import masked_autoencoder_loss
+
+    torch.manual_seed(0)
+    video = torch.randn(2, 3, 8, 32, 32)  # a cluttered still background ...
+    video = video[:, :, :1].expand(-1, -1, 8, -1, -1).clone()
+    video[:, :, :, 8:16, 8:16] = torch.randn(2, 3, 8, 8, 8)  # ... and one changing patch
+    model = pretrainer("tube", keep_ratio=1.0, visible_ratio=0.25, temporal_center=True)
+    assert model.center_targets  # follows the backbone by default
+    out = masked_autoencoder_loss(
+        model.backbone, model.decoder, video, "tube", 1.0, 0.25, center_targets=True
+    )
+    expected = normalized_pixel_targets(temporal_center(video), 2, 8)  # (B, N, P)
+    picked = expected.gather(1, out.target_idx[:, :, None].expand(-1, -1, expected.shape[2]))
+    torch.testing.assert_close(out.target, picked)
+    changing = torch.zeros(4, 4, dtype=torch.bool)
+    changing[1, 1] = True  # the token at rows 8:16, columns 8:16
+    still = ~changing.flatten().repeat(4)[out.target_idx]  # (B, M), 4 tubelets
+    assert still.any() and out.target[still].abs().max() == 0  # still pixels: exactly 0
+    assert out.target[~still].abs().max() > 0
+    # the clip as given: every still token is a cluttered patch with unit variance
+    raw = masked_autoencoder_loss(
+        model.backbone, model.decoder, video, "tube", 1.0, 0.25, center_targets=False
+    )
+    assert raw.target.pow(2).mean() > 0.9
+    assert not pretrainer("tube", keep_ratio=1.0, temporal_center=False).center_targets
+
+
+def test_plain_pixel_targets_without_norm_pix_loss(mm):
+    """``norm_pix_loss=False``: the target tubelets are the input pixels, not normalised."""
+    from mats_lab.core.patchify import patchify
+    from mats_lab.models.mae import masked_autoencoder_loss
+
+    model = pretrainer("random", keep_ratio=1.0, visible_ratio=0.25)
+    video = torch.randn(2, 3, 8, 32, 32) * 3 + 1
+    out = masked_autoencoder_loss(
+        model.backbone, model.decoder, video, "random", 1.0, 0.25, norm_pix_loss=False
+    )
+    every = patchify(video, 2, 8).flatten(2)  # (B, N, P)
+    picked = every.gather(1, out.target_idx[:, :, None].expand(-1, -1, every.shape[2]))
+    torch.testing.assert_close(out.target, picked)
+    assert out.target.pow(2).mean() > 5  # not normalised to unit variance
+
+
 def test_loss_falls_when_training_on_one_clip(mm):
     model = pretrainer("mats")
     video = torch.rand(1, 1, 3, 8, 32, 32) * 255

@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mats_lab.core.masks import random_masking, tube_masking
-from mats_lab.core.patchify import normalized_pixel_targets
+from mats_lab.core.motion import temporal_center as center_over_time
+from mats_lab.core.patchify import gather_tubelets, normalized_pixel_targets
 from mats_lab.core.selection import count_for_ratio, pretrain_split
 from mats_lab.models.layers import Block, init_vit_weights, sinusoid_table
 from mats_lab.models.vit import VideoViT
@@ -148,6 +149,8 @@ def masked_autoencoder_loss(
     mean: Tensor | None = None,
     std: Tensor | None = None,
     generator: torch.Generator | None = None,
+    center_targets: bool = False,
+    norm_pix_loss: bool = True,
 ) -> MAEOutput:
     """One masked-autoencoder forward with the loss.
 
@@ -161,6 +164,13 @@ def masked_autoencoder_loss(
         visible_ratio: visible tokens as a fraction of all tokens.
         mean, std: input normalisation, undone for the pixel targets.
         generator: drives every random choice.
+        center_targets: reconstruct the temporally centred clip (each pixel minus its mean
+            over the frames used) instead of the clip as given: the input a
+            ``temporal_center`` encoder sees. Without it such an encoder is asked for the
+            still background it is never shown, which it cannot predict.
+        norm_pix_loss: normalise each target tubelet per channel (METHOD §2); ``False``
+            reconstructs the pixels in the model's input units (VideoMAE's
+            ``normlize_target=False``).
     """
     batch = video.shape[0]
     prep = encoder.prepare(video, with_scores=masking == "mats")
@@ -182,8 +192,22 @@ def masked_autoencoder_loss(
     pred = decoder(visible, visible_idx, target_idx)  # (B, M, P)
     # targets come from the frames actually used (after frame selection); only the target
     # tubelets are cut out and normalised
-    target = normalized_pixel_targets(
-        prep.video, encoder.tubelet_size, encoder.patch_size, mean, std, target_idx
-    )  # (B, M, P)
+    target_video = center_over_time(prep.video) if center_targets else prep.video
+    if not norm_pix_loss:
+        target = gather_tubelets(
+            target_video, encoder.tubelet_size, encoder.patch_size, target_idx
+        ).flatten(2)  # (B, M, P)
+    elif center_targets:
+        # Undoing the input normalisation is left out here: a per-channel affine map cancels
+        # in the per-tubelet normalisation anyway, and on centred clips it would turn the
+        # exact zeros of still pixels into rounding noise that the normalisation then blows
+        # up (mean squared target ~250 instead of <= 1).
+        target = normalized_pixel_targets(
+            target_video, encoder.tubelet_size, encoder.patch_size, token_idx=target_idx
+        )  # (B, M, P)
+    else:
+        target = normalized_pixel_targets(
+            target_video, encoder.tubelet_size, encoder.patch_size, mean, std, target_idx
+        )  # (B, M, P)
     loss = F.mse_loss(pred.float(), target)
     return MAEOutput(loss, pred, target, visible_idx, target_idx, prep.tubelet_idx)

@@ -47,7 +47,8 @@ class Prepared:
         embeddings: ``(B, N, D)`` tubelet embeddings (no position embedding), raster order.
         scores: ``(B, N)`` motion scores, or ``None`` when not asked for.
         video: ``(B, C, T, H, W)`` the frames actually used (after frame selection), without
-            any motion channel, as given (not temporally centred: pixel targets come from it).
+            any motion channel, as given (not temporally centred; the pre-training's pixel
+            targets come from it, centred there when the encoder's input is).
         grid: ``(t, h, w)`` token grid.
         tubelet_idx: ``(B, t)`` which candidate tubelets were kept (``arange`` without
             frame selection).
