@@ -70,7 +70,10 @@ def show(clip: Path, tmp_path: Path, *args: str) -> dict:
     code, output = run(str(clip), "--out", str(out), "--json", str(record), *args)
     assert code == 0, output
     assert out.is_file()
-    return json.loads(record.read_text())
+    data = json.loads(record.read_text())
+    assert data["image"] == "tokens.png"  # relative to the JSON file: the folder can move
+    data["image"] = str(record.parent / data["image"])
+    return data
 
 
 def moving_tokens(frame_indices: list[int], grid: list[int], box: list[float]) -> set[int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import typer
@@ -68,7 +69,8 @@ def show_tokens(
             "config": str(config),
             "checkpoint": None if checkpoint is None else str(checkpoint),
             **view.to_json(),
-            "image": str(out),
+            # relative to the JSON file, so a report folder can be moved or committed
+            "image": os.path.relpath(out.resolve(), json_out.resolve().parent),
             "image_size": list(size),
         }
         json_out.parent.mkdir(parents=True, exist_ok=True)
