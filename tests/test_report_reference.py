@@ -1,11 +1,18 @@
 """A run compared with a reference report: accuracy means side by side, differences in points,
-only configurations both have; and the CLI writes reference.md and says so."""
+only configurations both have; the verdicts against the baseline side by side where both have
+statistics; and the CLI writes reference.md and says so."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from mats_lab.report.reference import compare_with_reference, find_reference, reference_markdown
+from mats_lab.report.reference import (
+    compare_verdicts,
+    compare_with_reference,
+    find_reference,
+    reference_markdown,
+    verdicts_markdown,
+)
 
 
 def _table(rows: list[tuple[str, float, float]]) -> pd.DataFrame:
@@ -42,3 +49,37 @@ def test_the_reference_is_found_per_study_or_flat(tmp_path):
     (tmp_path / "keep_ratio").mkdir()
     (tmp_path / "keep_ratio" / "results.csv").write_text("configuration\n")
     assert find_reference(tmp_path, "keep_ratio") == tmp_path / "keep_ratio" / "results.csv"
+
+
+def _stats(rows: list[tuple[str, str, str, float | None]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"configuration": c, "metric": m, "verdict": v, "p": p} for c, m, v, p in rows]
+    )
+
+
+def test_verdicts_are_paired_by_configuration_and_metric(tmp_path):
+    ref = _stats([
+        ("base (baseline)", "val/acc/top1", "baseline", None),
+        ("a", "val/acc/top1", "worse", 0.02),
+        ("a", "test/acc/top1", "no evidence", 0.3),
+        ("b", "val/acc/top1", "better", 0.01),
+        ("gone", "val/acc/top1", "worse", 0.01),
+    ])  # fmt: skip
+    run = _stats([
+        ("base (baseline)", "val/acc/top1", "baseline", None),
+        ("b", "val/acc/top1", "no evidence", 0.08),
+        ("a", "val/acc/top1", "worse", 0.004),
+        ("a", "test/acc/top1", "no evidence", 0.5),
+        ("c", "val/acc/top1", "n<2", None),
+    ])  # fmt: skip
+    frame = compare_verdicts(run, ref)
+    assert list(zip(frame["configuration"], frame["metric"], strict=True)) == [
+        ("b", "val/acc/top1"), ("a", "val/acc/top1"), ("a", "test/acc/top1"),
+    ], "the run's order; no baseline, no untested row, no row the other lacks"  # fmt: skip
+    assert frame["same"].tolist() == [False, True, True]
+    assert frame["this run"].tolist()[0] == "no evidence (p=0.08)"
+    assert frame["reference"].tolist()[1] == "worse (p=0.02)"
+    text = verdicts_markdown(frame, tmp_path)
+    assert text.splitlines()[0].endswith("2 of 3 the same") and "**no**" in text
+    empty = verdicts_markdown(compare_verdicts(run.head(1), ref), tmp_path)
+    assert "none tested in both" in empty

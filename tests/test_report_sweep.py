@@ -340,3 +340,7 @@ def test_a_run_is_compared_with_a_reference_report(store, tmp_path):
     rows = [line for line in written.splitlines() if line.startswith("| ") and "%" in line]
     assert any(row.startswith("| videomae") for row in rows)
     assert all(row.split("|")[-2].strip() == "+0.0" for row in rows), "itself: no difference"
+    # two seeds: both reports tested every row against the baseline; the same verdicts
+    heading = next(line for line in written.splitlines() if line.startswith("Verdicts"))
+    same, total = (int(n) for n in heading.rsplit(": ", 1)[1].split(" the same")[0].split(" of "))
+    assert total > 0 and same == total, heading

@@ -18,7 +18,13 @@ import pandas as pd
 
 from mats_lab.report import figures, index, pages, plots, stats_table, tables
 from mats_lab.report.collect import StudyData, collect, curves, mlflow_experiments
-from mats_lab.report.reference import compare_with_reference, find_reference, reference_markdown
+from mats_lab.report.reference import (
+    compare_verdicts,
+    compare_with_reference,
+    find_reference,
+    reference_markdown,
+    verdicts_markdown,
+)
 from mats_lab.report.sources import SourceError, StudySource, discover, resolve
 from mats_lab.report.summarise import Summary, compare, config_labels, summarise
 
@@ -325,6 +331,10 @@ def write_reference(report: Report, reference: Path) -> str:
     run = pd.read_csv(io.StringIO(tables.to_csv(report.summary)))
     frame = compare_with_reference(run, pd.read_csv(found))
     text = reference_markdown(frame, found.parent)
+    theirs, mine = found.parent / "stats.csv", report.folder / "stats.csv"
+    if theirs.is_file() and mine.is_file():  # both have statistics: did the verdicts hold?
+        verdicts = compare_verdicts(pd.read_csv(mine), pd.read_csv(theirs))
+        text += "\n" + verdicts_markdown(verdicts, found.parent)
     path = report.folder / "reference.md"
     path.write_text(text)
     report.files.append(path)

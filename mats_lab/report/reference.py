@@ -1,6 +1,8 @@
 """This run against a reference report: the accuracy means of every configuration side by
 side, so a user who ran ``make demo`` sees at once whether they reproduced the committed
-figures (pure pandas: two ``results.csv`` frames in, one frame out).
+figures, and, where both reports have statistics, the verdicts against the baseline side by
+side, so a replication (another seed set, another machine) shows which conclusions held
+(pure pandas: two ``results.csv`` or ``stats.csv`` frames in, one frame out).
 """
 
 from __future__ import annotations
@@ -9,7 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["compare_with_reference", "find_reference", "reference_markdown"]
+__all__ = [
+    "compare_verdicts",
+    "compare_with_reference",
+    "find_reference",
+    "reference_markdown",
+    "verdicts_markdown",
+]
 
 
 def find_reference(reference: Path, study: str) -> Path | None:
@@ -62,4 +70,51 @@ def reference_markdown(frame: pd.DataFrame, reference: Path) -> str:
         **{"this run": frame["this run"].map(lambda v: f"{100 * v:.1f} %")},
         difference=frame["difference"].map(lambda v: f"{v:+.1f}"),
     )
+    return f"{head}\n\n{shown.to_markdown(index=False, disable_numparse=True)}\n"
+
+
+def compare_verdicts(run: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
+    """``configuration, metric, reference, this run, same`` for every (configuration, metric)
+    both ``stats.csv`` frames test against their baseline, in the run's row order; a verdict
+    cell reads ``worse (p=0.02)``. Rows without a test on either side (the baseline itself,
+    fewer than 2 paired seeds) are left out."""
+    tested = {"better", "worse", "no evidence"}
+    ref = {
+        (str(r["configuration"]), str(r["metric"])): r
+        for _, r in reference.iterrows()
+        if str(r["verdict"]) in tested
+    }
+    rows = []
+    for _, row in run.iterrows():
+        key = (str(row["configuration"]), str(row["metric"]))
+        if str(row["verdict"]) not in tested or key not in ref:
+            continue
+        theirs = ref[key]
+        rows.append(
+            {
+                "configuration": key[0],
+                "metric": key[1],
+                "reference": _verdict(theirs),
+                "this run": _verdict(row),
+                "same": str(theirs["verdict"]) == str(row["verdict"]),
+            }
+        )
+    return pd.DataFrame(rows, columns=["configuration", "metric", "reference", "this run", "same"])
+
+
+def _verdict(row: pd.Series) -> str:
+    p = row.get("p")
+    return str(row["verdict"]) if pd.isna(p) else f"{row['verdict']} (p={float(p):.2g})"
+
+
+def verdicts_markdown(frame: pd.DataFrame, reference: Path) -> str:
+    """The verdict comparison as Markdown, headed by how many verdicts are the same."""
+    if frame.empty:
+        return f"Verdicts against the baseline: none tested in both this run and {reference}.\n"
+    same = int(frame["same"].sum())
+    head = (
+        f"Verdicts against the baseline, this run and the reference in {reference}: "
+        f"{same} of {len(frame)} the same"
+    )
+    shown = frame.assign(same=frame["same"].map({True: "yes", False: "**no**"}))
     return f"{head}\n\n{shown.to_markdown(index=False, disable_numparse=True)}\n"
