@@ -33,7 +33,7 @@ from pathlib import Path
 from mats_lab.lab.space import (
     Point,
     StagePlan,
-    _label,  # the Optuna value of a grid entry (a bundle's label)
+    grid_label,
     grid_points,
     plan_stages,
     point_from_params,
@@ -64,7 +64,7 @@ def _ends(var: Variable) -> list[Scalar]:
         return list(var.int_range)
     if var.float_range is not None:
         return list(var.float_range)
-    return [_label(v) for v in var.values]
+    return [grid_label(v) for v in var.values]
 
 
 def sample_points(spec: StudySpec) -> list[Point]:

@@ -30,6 +30,7 @@ __all__ = [
     "Point",
     "StagePlan",
     "config_digest",
+    "grid_label",
     "grid_points",
     "plan_stages",
     "point_from_params",
@@ -71,7 +72,7 @@ class StagePlan:
     devices: int = 1  # devices (ranks) the stage runs on at once
 
 
-def _label(value: GridValue) -> Scalar:
+def grid_label(value: GridValue) -> Scalar:
     """The Optuna param value of a grid entry (a bundle is known by its label)."""
     if isinstance(value, dict):
         if "label" in value and value["label"] is not None:
@@ -84,7 +85,9 @@ def _expand(spec: StudySpec, params: dict[str, Scalar]) -> dict[str, Scalar]:
     values: dict[str, Scalar] = {}
     for name, var in spec.space.items():
         chosen = params[name]
-        bundle = next((v for v in var.values if isinstance(v, dict) and _label(v) == chosen), None)
+        bundle = next(
+            (v for v in var.values if isinstance(v, dict) and grid_label(v) == chosen), None
+        )
         if bundle is None:
             values[name] = chosen
         else:
@@ -104,7 +107,7 @@ def point_from_params(spec: StudySpec, params: dict[str, Scalar], seed: int) -> 
 def grid_points(spec: StudySpec) -> list[Point]:
     """Every grid point times every seed, in a stable order (variables as written)."""
     names = list(spec.space)
-    axes = [[_label(v) for v in spec.space[n].values] for n in names]
+    axes = [[grid_label(v) for v in spec.space[n].values] for n in names]
     points = []
     for combo in itertools.product(*axes):
         params = dict(zip(names, combo, strict=True))
@@ -130,7 +133,7 @@ def _suggest(trial: SuggestsParams, name: str, var: Variable) -> Scalar:
     if var.float_range is not None:
         low, high = var.float_range
         return trial.suggest_float(name, low, high, step=var.step, log=var.log)
-    return trial.suggest_categorical(name, [_label(v) for v in var.values])
+    return trial.suggest_categorical(name, [grid_label(v) for v in var.values])
 
 
 def suggest_point(spec: StudySpec, trial: SuggestsParams, seed: int) -> Point:
