@@ -4,13 +4,12 @@ the script's main on the tiny generated dataset."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from benchmark_module import load_benchmark
 
 REPO = Path(__file__).resolve().parents[1]
 PRETRAIN = REPO / "mm_configs" / "mats_vit-tiny-p8_pretrain_8x4x1_motion-synth.py"
@@ -18,13 +17,7 @@ PRETRAIN = REPO / "mm_configs" / "mats_vit-tiny-p8_pretrain_8x4x1_motion-synth.p
 
 @pytest.fixture(scope="module")
 def probe():
-    spec = importlib.util.spec_from_file_location(
-        "linear_probe_bench", REPO / "benchmarks" / "linear_probe.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("linear_probe")
 
 
 def blobs(
