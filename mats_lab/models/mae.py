@@ -197,17 +197,14 @@ def masked_autoencoder_loss(
         target = gather_tubelets(
             target_video, encoder.tubelet_size, encoder.patch_size, target_idx
         ).flatten(2)  # (B, M, P)
-    elif center_targets:
-        # Undoing the input normalisation is left out here: a per-channel affine map cancels
-        # in the per-tubelet normalisation anyway, and on centred clips it would turn the
-        # exact zeros of still pixels into rounding noise that the normalisation then blows
-        # up (mean squared target ~250 instead of <= 1).
-        target = normalized_pixel_targets(
-            target_video, encoder.tubelet_size, encoder.patch_size, token_idx=target_idx
-        )  # (B, M, P)
     else:
+        # Centred targets skip undoing the input normalisation: a per-channel affine map
+        # cancels in the per-tubelet normalisation anyway, and on centred clips it would turn
+        # the exact zeros of still pixels into rounding noise that the normalisation then
+        # blows up (mean squared target ~250 instead of <= 1).
+        undo = (None, None) if center_targets else (mean, std)
         target = normalized_pixel_targets(
-            target_video, encoder.tubelet_size, encoder.patch_size, mean, std, target_idx
+            target_video, encoder.tubelet_size, encoder.patch_size, *undo, target_idx
         )  # (B, M, P)
     loss = F.mse_loss(pred.float(), target)
     return MAEOutput(loss, pred, target, visible_idx, target_idx, prep.tubelet_idx)
