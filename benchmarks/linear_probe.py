@@ -47,12 +47,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import typer
 from torch import Tensor
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mats_lab.cli.common import parse_value  # noqa: E402
+from mats_lab.cli.common import parse_cfg_options  # noqa: E402
 
 CONFIG = REPO / "mm_configs" / "videomae_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
 RANDOM_INIT = "none"
@@ -277,16 +278,6 @@ def probe_one(
     )
 
 
-def _options(items: list[str]) -> dict[str, object]:
-    options: dict[str, object] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ProbeError(f"--cfg-options expects KEY=VALUE, got {item!r}")
-        options[key.strip()] = parse_value(value.strip())
-    return options
-
-
 def run(args: argparse.Namespace) -> list[ProbeResult]:
     from mmengine.registry import init_default_scope
 
@@ -295,7 +286,7 @@ def run(args: argparse.Namespace) -> list[ProbeResult]:
     from mats_lab.trial.configs import load_config
 
     init_default_scope("mmaction")
-    cfg = load_config(args.config, _options(args.cfg_options))
+    cfg = load_config(args.config, parse_cfg_options(args.cfg_options))
     models = []
     for name in args.checkpoints:  # every checkpoint checked before any clip is decoded
         model = build_model(cfg, args.seed)
@@ -345,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     except ProbeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except typer.Exit as exc:  # parse_cfg_options has printed the error
+        return exc.exit_code
     if args.json:
         record = [
             {**asdict(r), "config": str(args.config), "seed": args.seed, "l2": args.l2}
