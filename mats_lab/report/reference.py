@@ -110,7 +110,10 @@ def _verdict(row: pd.Series) -> str:
 def verdicts_markdown(frame: pd.DataFrame, reference: Path) -> str:
     """The verdict comparison as Markdown, headed by how many verdicts are the same."""
     if frame.empty:
-        return f"Verdicts against the baseline: none tested in both this run and {reference}.\n"
+        return (
+            f"Verdicts against the baseline: none tested in both this run and {reference} "
+            "(a test needs at least 2 seeds of a configuration and of the baseline).\n"
+        )
     same = int(frame["same"].sum())
     head = (
         f"Verdicts against the baseline, this run and the reference in {reference}: "
