@@ -327,6 +327,49 @@ def test_error_bars_are_the_confidence_interval_of_the_mean(summary):
     )
 
 
+def test_accuracy_intervals_are_clipped_to_what_an_accuracy_can_be(summary):
+    """A t interval over 3 seeds can leave [0, 100] %; the drawn bar stops at the ends (the
+    table keeps the interval as computed), and the figures' titles say so."""
+    from dataclasses import replace
+
+    table = summary.table.copy()
+    table.loc["mats-0.6", "top1.ci_lo"] = -0.25
+    table.loc["videomae", "top1.ci_hi"] = 1.4
+    points = figures.gmacs_points(replace(summary, table=table)).set_index("label")
+    assert points.loc["mats-0.6", "y_lo"] == 0.0
+    assert points.loc["videomae", "y_hi"] == 100.0
+    assert points.loc["videomae", "y_lo"] == pytest.approx(
+        100 * table.loc["videomae", "top1.ci_lo"]
+    )
+    _, lines, _ = figures.ratio_lines(replace(summary, table=table), bundles=["method"])
+    assert lines["y_lo"].min() >= 0.0 and lines["y_hi"].max() <= 100.0
+    assert "clipped to 0-100 %" in figures.CLIP_NOTE
+
+
+def test_names_of_points_in_one_column_do_not_overlap():
+    """Three configurations at the same cost and almost the same accuracy (a factorial study's
+    keep-ratio column): their names are stacked, none over another."""
+    from matplotlib.text import Text
+
+    points = (
+        corner_points()
+        .iloc[:4]
+        .assign(
+            x=[3.0, 3.0, 3.0, 9.0],
+            y=[57.0, 57.5, 58.0, 70.0],
+            label=["first", "second", "third", "b"],
+        )
+    )
+    fig = plots.draw_gmacs(points, "GMACs", "top-1", "one column")
+    renderer = _drawn(fig)
+    names = [t for t in fig.axes[0].texts if t.get_text() in ("first", "second", "third")]
+    assert len(names) == 3
+    boxes = [Text.get_window_extent(t, renderer) for t in names]  # the text, not its leader
+    for i, box in enumerate(boxes):
+        for other in boxes[i + 1 :]:
+            assert not box.overlaps(other), "two names drawn over each other"
+
+
 def corner_points() -> pd.DataFrame:
     """Configurations in every corner of the plot, the baseline at the lower right (where the
     legend used to sit)."""

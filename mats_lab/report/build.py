@@ -167,7 +167,10 @@ def write_figures(
     files: list[Path] = []
     notes: list[str] = []
     title = summary.study
-    bars = f"error bars: {stats_table.level_text(summary.alpha)} CI of the mean over seeds"
+    bars = (
+        f"error bars: {stats_table.level_text(summary.alpha)} CI of the mean over seeds, "
+        f"{figures.CLIP_NOTE}"
+    )
     points = figures.gmacs_points(summary)
     if len(points):
         x_title, y_title = figures.axis_titles(summary)

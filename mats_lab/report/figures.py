@@ -19,10 +19,19 @@ import pandas as pd
 
 from mats_lab.report.summarise import Summary
 
-__all__ = ["X_CANDIDATES", "curve_configs", "curve_frame", "gmacs_points", "ratio_lines"]
+__all__ = [
+    "CLIP_NOTE",
+    "X_CANDIDATES",
+    "curve_configs",
+    "curve_frame",
+    "gmacs_points",
+    "ratio_lines",
+]
 
 #: Parameters an accuracy line plot may run along, in order of preference.
 X_CANDIDATES = ("keep_ratio", "visible_ratio", "frame_budget", "candidate_ratio")
+#: What the figures' titles add to "CI of the mean": accuracy intervals are clipped (:func:`_ci`).
+CLIP_NOTE = "accuracy intervals clipped to 0-100 %"
 #: Parameters that split the lines first (their name leads the legend).
 SERIES_FIRST = ("frame_budget",)
 
@@ -35,12 +44,20 @@ def _scale(summary: Summary, key: str | None) -> float:
     return next((c.scale for c in summary.columns if c.key == key), 1.0)
 
 
-def _ci(table: pd.DataFrame, key: str, end: str) -> np.ndarray:
-    """``<key>.ci_lo`` / ``<key>.ci_hi`` as floats (NaN where the table has none)."""
+def _ci(summary: Summary, table: pd.DataFrame, key: str, end: str) -> np.ndarray:
+    """``<key>.ci_lo`` / ``<key>.ci_hi`` of ``table`` (rows of ``summary.table``) in the display
+    unit (NaN where the table has none).
+
+    An accuracy cannot leave [0, 1], but a t interval of a mean over a few seeds can (a mean
+    of 0.39 with a std of 0.28 over 3 seeds gives [-0.32, 1.10]): for accuracy columns the
+    drawn interval is clipped to [0, 1], what the figures' titles say (:data:`CLIP_NOTE`)."""
     name = f"{key}.ci_{end}"
     if name not in table.columns:
         return np.full(len(table), np.nan)
-    return pd.to_numeric(table[name], errors="coerce").to_numpy(float)
+    values = pd.to_numeric(table[name], errors="coerce").to_numpy(float)
+    if next((c.kind for c in summary.columns if c.key == key), None) == "acc":
+        values = np.clip(values, 0.0, 1.0)
+    return values * _scale(summary, key)
 
 
 def gmacs_points(summary: Summary) -> pd.DataFrame:
@@ -59,8 +76,8 @@ def gmacs_points(summary: Summary) -> pd.DataFrame:
             "x": t[f"{x_key}.mean"].to_numpy(float),
             "y": t[f"{y_key}.mean"].to_numpy(float) * scale,
             "y_std": t[f"{y_key}.std"].to_numpy(float) * scale,
-            "y_lo": _ci(t, y_key, "lo") * scale,
-            "y_hi": _ci(t, y_key, "hi") * scale,
+            "y_lo": _ci(summary, t, y_key, "lo"),
+            "y_hi": _ci(summary, t, y_key, "hi"),
             "n": t[f"{y_key}.n"].to_numpy(int),
             "pareto": t["pareto"].to_numpy(bool),
             "baseline": t["baseline"].to_numpy(bool),
@@ -123,8 +140,8 @@ def ratio_lines(
             "x": pd.to_numeric(t[x_name]).to_numpy(float),
             "y": t[f"{y_key}.mean"].to_numpy(float) * scale,
             "y_std": t[f"{y_key}.std"].to_numpy(float) * scale,
-            "y_lo": _ci(t, y_key, "lo") * scale,
-            "y_hi": _ci(t, y_key, "hi") * scale,
+            "y_lo": _ci(summary, t, y_key, "lo"),
+            "y_hi": _ci(summary, t, y_key, "hi"),
             "n": t[f"{y_key}.n"].to_numpy(int),
         }
     )
@@ -142,9 +159,10 @@ def ratio_lines(
     return x_name, frame.reset_index(drop=True)[columns], held
 
 
-def curve_configs(summary: Summary, limit: int = 8) -> list[str]:
+def curve_configs(summary: Summary, limit: int = 10) -> list[str]:
     """The configurations whose training curves are drawn: the baseline rows, then the rest by
-    the main accuracy, best first, ``limit`` in all (every one when there are few)."""
+    the main accuracy, best first, ``limit`` in all (every one when there are few: 10 is the
+    colour cycle, so a 3 x 3 factorial study shows all its 9)."""
     t = summary.table
     if t.empty:
         return []

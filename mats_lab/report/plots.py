@@ -18,6 +18,8 @@ import pandas as pd
 __all__ = ["draw_curves", "draw_gmacs", "draw_ratio_lines", "save"]
 
 LABEL_LIMIT = 16  # configurations annotated by name when there are at most this many
+COLUMN_PT = 40.0  # points this close across share a column of names (stacked, not overlapping)
+LINE_PT = 9.5  # the height of a name (7-point text) plus a little space
 FRONT_COLOR = "#c0392b"
 BASE_COLOR = "#1f77b4"
 
@@ -36,6 +38,24 @@ def _yerr(frame: pd.DataFrame) -> np.ndarray:
     low = np.nan_to_num(y - frame["y_lo"].to_numpy(float), nan=0.0)
     high = np.nan_to_num(frame["y_hi"].to_numpy(float) - y, nan=0.0)
     return np.vstack([np.maximum(low, 0.0), np.maximum(high, 0.0)])
+
+
+def _label_offsets(ax: Any, x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
+    """Offsets in points of the names of the points ``(x, y)``: right of each point, and where
+    points stand in one column (within :data:`COLUMN_PT` of each other across), stacked
+    upwards from the lowest at least :data:`LINE_PT` apart, so no two names overlap there."""
+    if not len(x):
+        return []
+    ax.autoscale_view()
+    at = ax.transData.transform(np.column_stack([x, y])) * 72.0 / ax.figure.dpi  # points
+    column = np.floor(at[:, 0] / COLUMN_PT)
+    offsets = [(5.0, 0.0)] * len(x)
+    last_column, last_top = None, -np.inf
+    for i in np.lexsort((at[:, 1], column)):
+        top = at[i, 1] if column[i] != last_column else max(at[i, 1], last_top + LINE_PT)
+        offsets[i] = (5.0, float(top - at[i, 1]))
+        last_column, last_top = column[i], top
+    return offsets
 
 
 def _legend_below(fig: Any, ax: Any, entries: int) -> None:
@@ -110,12 +130,20 @@ def draw_gmacs(points: pd.DataFrame, x_title: str, y_title: str, title: str, bar
             gid="baseline",
         )
     named = points if len(points) <= LABEL_LIMIT else front
-    for i, row in enumerate(named.itertuples()):
-        offset = (5, 4) if i % 2 == 0 else (5, -10)  # alternate, so neighbours do not overlap
-        ax.annotate(
-            str(row.label), (row.x, row.y), textcoords="offset points", xytext=offset, fontsize=7
-        )
     ax.margins(x=0.08, y=0.08)  # room for the names at the edges
+    offsets = _label_offsets(ax, named["x"].to_numpy(float), named["y"].to_numpy(float))
+    for row, offset in zip(named.itertuples(), offsets, strict=True):
+        far = abs(offset[1]) > 2 * LINE_PT  # a name moved up past its neighbours: a thin leader
+        leader = {"arrowstyle": "-", "lw": 0.5, "color": "0.6"} if far else None
+        ax.annotate(
+            str(row.label),
+            (row.x, row.y),
+            textcoords="offset points",
+            xytext=offset,
+            fontsize=7,
+            va="center",
+            arrowprops=leader,
+        )
     ax.set_xlabel(x_title)
     ax.set_ylabel(y_title)
     _title(ax, title, bars)
