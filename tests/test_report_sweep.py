@@ -258,6 +258,25 @@ def test_bad_arguments_fail_plainly(store, tmp_path):
     assert result.exit_code == 2 and "matches no configuration" in result.output
 
 
+def test_the_study_files_baseline_is_the_reports_unless_the_option_says_otherwise(store, tmp_path):
+    data = keep_ratio_study() | {"baseline": "mats-0.6", "output": "runs/keep_ratio"}
+    based = store / "studies" / "keep_ratio_based.yaml"  # the same study and stores
+    based.write_text(yaml.safe_dump(data, sort_keys=False))
+    invoke(str(based), "--out", str(tmp_path / "file"))
+    index = (tmp_path / "file" / "keep_ratio" / "index.md").read_text()
+    assert "Baseline row: `mats-0.6`: the study file's `baseline`" in index
+    assert (
+        "(baseline)"
+        in md_table(tmp_path / "file" / "keep_ratio" / "results.md").loc["mats-0.6 (baseline)"].name
+    )
+    invoke(str(based), "--out", str(tmp_path / "option"), "--baseline", "videomae")
+    index = (tmp_path / "option" / "keep_ratio" / "index.md").read_text()
+    assert "Baseline row: `videomae`: --baseline" in index
+    based.write_text(yaml.safe_dump(data | {"baseline": "mats-0.9"}, sort_keys=False))
+    result = CliRunner().invoke(app, ["report", str(based), "--out", str(tmp_path / "bad")])
+    assert result.exit_code == 2 and "baseline: 'mats-0.9' is no bundle label" in result.output
+
+
 def test_token_picture_runs_show_tokens_on_the_best_trial(store, tmp_path):
     data = collect(resolve(str(study_file(store)), store))
     summary = summarise(

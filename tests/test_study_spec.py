@@ -135,10 +135,34 @@ def test_a_valid_study_loads_with_defaults(tmp_path):
             "name: 'bad name'\nstages:\n  - {name: ft, config: x.py}\n",
             r"name: String should match pattern",
         ),
+        (
+            BASE + "space: {keep_ratio: {grid: [0.5, 1.0]}}\nbaseline: keep_ratio=0.7\n",
+            r"baseline: keep_ratio=0\.7 is not among the values of keep_ratio \(0\.5, 1\.0\)",
+        ),
+        (
+            BASE + "space: {keep_ratio: {grid: [0.5, 1.0]}}\nbaseline: masking=tube\n",
+            r"baseline: 'masking' is not a variable of space \(variables: keep_ratio\)",
+        ),
+        (
+            BASE + "space: {keep_ratio: {grid: [0.5, 1.0]}}\nbaseline: videomae\n",
+            r"baseline: 'videomae' is no bundle label of space \(none\)",
+        ),
     ],
 )
 def test_schema_errors_name_the_key(tmp_path, text, expected):
     assert re.search(expected, error_of(tmp_path, text))
+
+
+def test_a_baseline_names_a_bundle_label_or_values_of_the_space(tmp_path):
+    space = (
+        "space:\n  method:\n    grid:\n      - {label: videomae, keep_ratio: 1.0}\n"
+        "      - {label: mats-0.3, keep_ratio: 0.3}\n  lr: {float: [0.0001, 0.01]}\n"
+        "sampler: {type: random}\nbudget: {trials: 4}\n"
+    )
+    for baseline in ("videomae", "keep_ratio=1.0", "keep_ratio=0.3, lr=0.001"):
+        spec = load_study(write(tmp_path, BASE + space + f"baseline: '{baseline}'\n"))
+        assert spec.baseline == baseline
+    assert load_study(write(tmp_path, BASE)).baseline is None
 
 
 def test_yaml_syntax_error_names_line(tmp_path):

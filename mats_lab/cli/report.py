@@ -19,7 +19,11 @@ def report(
     out: Path = typer.Option(Path("reports"), "--out", help="folder for reports/<study>/"),
     formats: str = typer.Option("md,csv,tex,html", "--format", help="table formats"),
     compare: bool = typer.Option(False, "--compare", help="also one table over all studies"),
-    baseline: str = typer.Option(None, "--baseline", help="the baseline row: label or k=v"),
+    baseline: str = typer.Option(
+        None,
+        "--baseline",
+        help="the baseline row: label or k=v[,k=v] (default: the study file's `baseline`)",
+    ),
     tokens: bool = typer.Option(True, "--tokens/--no-tokens", help="token picture of the best"),
     clip: Path = typer.Option(None, "--clip", help="video for the token picture"),
     offline: bool = typer.Option(False, "--offline", help="read the Optuna storages only"),

@@ -217,6 +217,48 @@ def check_devices(value: Any) -> list[int] | int | str:
     return list(value)
 
 
+def _check_baseline(baseline: str, space: dict[str, Variable]) -> None:
+    """``baseline``: a bundle label of ``space`` or ``variable=value`` pairs naming values
+    ``space`` lists (a bundle's keys count as variables; a range takes any value);
+    ValueError naming what does not match."""
+    text = baseline.replace(" ", "")
+    if "=" not in text:
+        labels = {
+            str(v.get("label"))
+            for var in space.values()
+            for v in var.values
+            if isinstance(v, dict) and "label" in v
+        }
+        if baseline.strip() not in labels:
+            raise ValueError(
+                f"baseline: {baseline!r} is no bundle label of space "
+                f"({', '.join(sorted(labels)) or 'none'}); or give variable=value pairs"
+            )
+        return
+    known: dict[str, set[str]] = {}  # variable (or bundle key) -> its listed values
+    for key, var in space.items():
+        for value in var.values or []:
+            if isinstance(value, dict):
+                for sub, item in value.items():
+                    if sub != "label":
+                        known.setdefault(sub, set()).add(str(item))
+            else:
+                known.setdefault(key, set()).add(str(value))
+        known.setdefault(key, set())  # a range: any value
+    for pair in text.split(","):
+        name, _, value = pair.partition("=")
+        if name not in known:
+            raise ValueError(
+                f"baseline: {name!r} is not a variable of space "
+                f"(variables: {', '.join(sorted(known)) or 'none'})"
+            )
+        if known[name] and value not in known[name]:
+            raise ValueError(
+                f"baseline: {name}={value} is not among the values of {name} "
+                f"({', '.join(sorted(known[name]))})"
+            )
+
+
 class StudySpec(_Strict):
     """A whole study file."""
 
@@ -233,6 +275,11 @@ class StudySpec(_Strict):
     resources: Resources = Resources()
     #: Times a crashed trial is run again before it is recorded as failed.
     retries: Annotated[int, Field(ge=0)] = 1
+    #: The configuration ``mats-lab report`` compares every other with (paired by seed), as
+    #: ``--baseline`` takes it: a bundle label or ``variable=value`` pairs joined by commas
+    #: (``pretrain=none,keep_ratio=1.0``); ``--baseline`` overrides it. Unset: the report's
+    #: convention (the first VideoMAE / keep 1.0 / tube / uniform configuration).
+    baseline: str | None = None
     #: Study folder for trial work dirs and the default stores (relative to the study file;
     #: default ``runs/<file stem>`` next to it).
     output: str | None = None
@@ -314,6 +361,8 @@ class StudySpec(_Strict):
             raise ValueError("pruner: Optuna prunes single-objective studies only; use constraints")
         if self.constraints and self.sampler.type not in ("tpe", "gp", "nsga2"):
             raise ValueError(f"constraints: the {self.sampler.type} sampler ignores constraints")
+        if self.baseline is not None:
+            _check_baseline(self.baseline, self.space)
         for i, obj in enumerate(self.objectives):
             _check_metric(obj.metric, names, f"objectives.{i}.metric")
         for i, con in enumerate(self.constraints):

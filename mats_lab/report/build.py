@@ -135,9 +135,15 @@ def _summary(data: StudyData, options: ReportOptions, lenient: bool) -> Summary:
             alpha=options.alpha,
         )
 
+    requested = options.baseline or data.baseline
     try:
-        return run(options.baseline)
+        summary = run(requested)
+        if options.baseline is None and data.baseline and summary.baseline:
+            summary.baseline_reason = "the study file's `baseline`"
+        return summary
     except ValueError as exc:
+        if options.baseline is None:  # the study file's: name it, not the option
+            exc = ValueError(str(exc).replace("--baseline", "the study's baseline", 1))
         if not lenient:
             raise ReportError(f"study {data.name}: {exc}") from None
         data.notes.append(f"{exc}; the conventional baseline is used")

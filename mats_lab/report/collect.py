@@ -57,6 +57,7 @@ class StudyData:
     study_file: Path | None = None
     folder: Path | None = None
     root: Path | None = None
+    baseline: str | None = None  # the study file's ``baseline`` (``--baseline`` overrides it)
     stages: dict[int, list[dict]] = field(default_factory=dict)  # trial -> stage records
     histories: dict[int, dict] = field(default_factory=dict)  # trial -> per-epoch history
 
@@ -191,6 +192,7 @@ def collect(
         tracking_uri=tracking_uri,
         storage_url=storage_url,
         study_file=source.study_file,
+        baseline=source.baseline or spec.get("baseline"),  # the file as it is now, else as run
         folder=source.folder,
         root=source.root,
         stages={t.number: list(t.user_attrs.get("stages") or []) for t in trials},

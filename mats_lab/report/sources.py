@@ -42,6 +42,7 @@ class StudySource:
     root: Path | None = None  # repository root (for the token picture's data and configs)
     storage_url: str | None = None
     tracking_uri: str | None = None
+    baseline: str | None = None  # the study file's ``baseline``
 
     @property
     def label(self) -> str:
@@ -63,6 +64,7 @@ def from_file(path: Path) -> StudySource:
         root=root,
         storage_url=spec.storage or default_storage(folder),
         tracking_uri=spec.tracking_uri or default_tracking(folder),
+        baseline=spec.baseline,
     )
 
 
