@@ -14,14 +14,21 @@ VARIANTS = {  # config -> frames the pipeline delivers
 }
 
 
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory) -> Path:
+    """A folder for the ``small`` preset: the first variant generates it, the others (which
+    only read it) find it there."""
+    return tmp_path_factory.mktemp("frame-selection") / "data"
+
+
 @pytest.mark.parametrize("name", sorted(VARIANTS))
-def test_variant_runs_from_file_to_loss(mm, tmp_path, name):
+def test_variant_runs_from_file_to_loss(mm, small_data, name):
     from mmaction.registry import DATASETS, MODELS
     from mmengine.dataset import pseudo_collate
 
     from mats_lab.trial.configs import load_config
 
-    root = tmp_path / "data"
+    root = small_data
     options = {}
     for split in ("train", "val"):
         key = f"{split}_dataloader.dataset"
