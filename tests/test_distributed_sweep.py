@@ -23,7 +23,7 @@ from mats_lab.lab.study import open_storage
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 FINETUNE = REPO / "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
-EPOCHS = 8
+EPOCHS = 4  # killed after epoch 2: two more to resume
 
 
 def data_overrides(root: Path) -> dict:
