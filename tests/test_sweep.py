@@ -126,6 +126,9 @@ def test_shared_stage_runs_once(tmp_path):
         if s["name"] == "pretrain"
     ]
     assert sorted(reused) == [False, True, True]
+    # a trial that reused the pre-training still carries its per-epoch curve (3 fake epochs)
+    for t in trials(tmp_path):
+        assert [e for e, _ in t.user_attrs["history"]["pretrain/train/loss"]] == [1, 2, 3]
     # every fine-tuning loaded the one pre-training checkpoint
     for ft in (tmp_path / "study" / "stages").glob("finetune-*"):
         result = json.loads((ft / "result.json").read_text())

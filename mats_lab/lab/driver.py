@@ -224,6 +224,7 @@ class StudyDriver:
             plan = run.plans[run.next_stage]
             result = read_result(stage_dir(self.stages, plan.key))
             if result is not None:
+                self._record_history(run, plan)  # its curves, as if this trial had trained it
                 self._take_result(run, plan, result, reused=True)
                 run.next_stage += 1
                 continue
