@@ -243,6 +243,23 @@ def test_a_factorial_study_skips_a_stage_for_the_points_its_when_excludes():
     assert plans[("mats", 1.0, 2)][0].key != plans[("videomae", 1.0, 2)][0].key
 
 
+def test_the_pooled_factorial_study_plans_exactly_the_stages_of_its_two_runs():
+    """studies/keep_ratio_factorial_pooled.yaml reuses the finished stages of the two runs
+    (seeds 0-2 and 3-5): a stage's key depends on what it trains, not on the study's name or
+    its seed list, so every stage of the pooled study is one of theirs and nothing else."""
+    from mats_lab.lab.space import grid_points, plan_stages
+
+    root = Path(__file__).resolve().parents[1]
+
+    def keys(name: str) -> set[str]:
+        spec = load_study(root / "studies" / f"{name}.yaml")
+        return {plan.key for p in grid_points(spec) for plan in plan_stages(spec, p, root)}
+
+    first, replica = keys("keep_ratio_factorial"), keys("keep_ratio_factorial_replica")
+    assert len(first) == len(replica) == 33 and not first & replica  # 6 pre-trainings + 27
+    assert keys("keep_ratio_factorial_pooled") == first | replica
+
+
 def test_when_names_a_variable_of_the_space(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(
