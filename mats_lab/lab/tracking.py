@@ -274,9 +274,15 @@ def _find_run(client: Any, experiment_id: str, study: str, number: int, sweep: s
     return runs[0] if runs else None
 
 
+def _complete(run: Any) -> bool:
+    """Everything of the run was written: marked synced *and* ended (the two are separate
+    calls, and a tracking server can go away between them)."""
+    return run.data.tags.get(SYNCED_TAG) == "1" and run.info.status != "RUNNING"
+
+
 def is_synced(client: Any, experiment_id: str, study: str, number: int, sweep: str) -> bool:
     run = _find_run(client, experiment_id, study, number, sweep)
-    return run is not None and run.data.tags.get(SYNCED_TAG) == "1"
+    return run is not None and _complete(run)
 
 
 def sync_trial(
@@ -288,7 +294,10 @@ def sync_trial(
     number = int(record["number"])
     sweep = str(record.get("sweep", ""))
     run = _find_run(client, experiment_id, study, number, sweep)
+    status = _STATUS.get(record["state"], "FAILED")
     if run is not None and run.data.tags.get(SYNCED_TAG) == "1":
+        if run.info.status == "RUNNING":  # written, but the call that ends it was lost
+            client.set_terminated(run.info.run_id, status=status)
         return run.info.run_id
     tags = trial_run_tags(study, number, sweep) | {
         k: str(v) for k, v in record.get("tags", {}).items()
@@ -321,5 +330,5 @@ def sync_trial(
         if Path(path).is_file():
             client.log_artifact(run_id, path, artifact_path=folder)
     client.set_tag(run_id, SYNCED_TAG, "1")
-    client.set_terminated(run_id, status=_STATUS.get(record["state"], "FAILED"))
+    client.set_terminated(run_id, status=status)
     return run_id
