@@ -124,6 +124,10 @@ def load(source: StudySource, options: ReportOptions) -> StudyData:
 
 
 def _summary(data: StudyData, options: ReportOptions, lenient: bool) -> Summary:
+    # the option wins over the study file's ``baseline``; the report says which one it used
+    requested = options.baseline or data.baseline
+    named_by = "--baseline" if options.baseline else "the study file's `baseline`"
+
     def run(baseline: str | None) -> Summary:
         return summarise(
             data.trials,
@@ -131,19 +135,14 @@ def _summary(data: StudyData, options: ReportOptions, lenient: bool) -> Summary:
             bundles=data.bundles,
             stage_names=data.stage_names,
             baseline=baseline,
+            baseline_named_by=named_by,
             study=data.name,
             alpha=options.alpha,
         )
 
-    requested = options.baseline or data.baseline
     try:
-        summary = run(requested)
-        if options.baseline is None and data.baseline and summary.baseline:
-            summary.baseline_reason = "the study file's `baseline`"
-        return summary
+        return run(requested)
     except ValueError as exc:
-        if options.baseline is None:  # the study file's: name it, not the option
-            exc = ValueError(str(exc).replace("--baseline", "the study's baseline", 1))
         if not lenient:
             raise ReportError(f"study {data.name}: {exc}") from None
         data.notes.append(f"{exc}; the conventional baseline is used")

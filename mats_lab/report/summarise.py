@@ -198,24 +198,29 @@ def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def pick_baseline(
-    table: pd.DataFrame, config_columns: list[str], requested: str | None = None
+    table: pd.DataFrame,
+    config_columns: list[str],
+    requested: str | None = None,
+    named_by: str = "--baseline",
 ) -> tuple[str | None, str]:
-    """``(row label, why)`` of the baseline row; ValueError if ``requested`` matches none."""
+    """``(row label, why)`` of the baseline row; ValueError if ``requested`` matches none.
+    ``named_by``: where ``requested`` comes from (the option or the study file), as the
+    reason and the error say it."""
     if table.empty:
         return None, "no completed configuration"
     labels = [str(i) for i in table.index]
     if requested:
         wanted = requested.strip()
         if wanted in labels:
-            return wanted, "--baseline"
+            return wanted, named_by
         pairs = dict(p.split("=", 1) for p in wanted.replace(" ", "").split(",") if "=" in p)
         for label, (_, row) in zip(labels, table.iterrows(), strict=True):
             cells = {c: _text(row[c]) for c in config_columns}
             if pairs and all(cells.get(k) == v for k, v in pairs.items()):
-                return label, "--baseline"
+                return label, named_by
             if not pairs and wanted.lower() in (v.lower() for v in cells.values()):
-                return label, "--baseline"
-        raise ValueError(f"--baseline {requested!r} matches no configuration: {', '.join(labels)}")
+                return label, named_by
+        raise ValueError(f"{named_by} {requested!r} matches no configuration: {', '.join(labels)}")
     rules = [
         (
             "mentions videomae",
@@ -337,6 +342,7 @@ def summarise(
     bundles: list[str] | None = None,
     stage_names: list[str] | None = None,
     baseline: str | None = None,
+    baseline_named_by: str = "--baseline",
     study: str = "",
     alpha: float = 0.05,
 ) -> Summary:
@@ -367,7 +373,7 @@ def summarise(
         table[f"{col.key}.n"] = values.count().astype(int)
     shown = [p for p in ordered if table[p].map(_text).nunique() > 1 or len(table) == 1]
     fixed = {p: table[p].iloc[0] for p in ordered if p not in shown and len(table)}
-    chosen, why = pick_baseline(table, shown or ordered, baseline)
+    chosen, why = pick_baseline(table, shown or ordered, baseline, baseline_named_by)
     table["baseline"] = [str(i) == chosen for i in table.index]
     for col in columns:
         base = table.loc[chosen, f"{col.key}.mean"] if chosen is not None else np.nan
