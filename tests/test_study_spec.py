@@ -268,3 +268,15 @@ def test_when_names_a_variable_of_the_space(tmp_path):
     )
     with pytest.raises(StudyError, match=r"stages\.0\.when\.recipe: not a variable of space"):
         load_study(path)
+
+
+def test_when_takes_a_bundle_key_or_its_name_but_not_its_label(tmp_path):
+    """A bundle's keys and its own name are variables a stage's `when` may test; `label`
+    only names the bundle's values."""
+    bundle = "space: {pt: {grid: [{label: none}, {label: m, masking: mats}]}}\n"
+    for when, ok in (("{pt: [m]}", True), ("{masking: [mats]}", True), ("{label: [m]}", False)):
+        text = f"name: s\nstages:\n  - {{name: a, config: x.py, when: {when}}}\n{bundle}"
+        if ok:
+            load_study(write(tmp_path, text))
+        else:
+            assert "stages.0.when.label: not a variable of space" in error_of(tmp_path, text)

@@ -217,6 +217,23 @@ def check_devices(value: Any) -> list[int] | int | str:
     return list(value)
 
 
+def listed_values(space: dict[str, Variable]) -> dict[str, set[str]]:
+    """Every variable of ``space`` and every key of its bundles (``label`` aside), with the
+    values listed for it as strings; an empty set for a sampled range (any value)."""
+    listed: dict[str, set[str]] = {}
+    for key, var in space.items():
+        if not (var.values and all(isinstance(v, dict) for v in var.values)):
+            listed.setdefault(key, set())  # a bundle's own name is a free label
+        for value in var.values or []:
+            if isinstance(value, dict):
+                for sub, item in value.items():
+                    if sub != "label":
+                        listed.setdefault(sub, set()).add(str(item))
+            else:
+                listed[key].add(str(value))
+    return listed
+
+
 def _check_baseline(baseline: str, space: dict[str, Variable]) -> None:
     """``baseline``: a bundle label of ``space`` or ``variable=value`` pairs naming values
     ``space`` lists (a bundle's keys count as variables; a range takes any value);
@@ -235,16 +252,7 @@ def _check_baseline(baseline: str, space: dict[str, Variable]) -> None:
                 f"({', '.join(sorted(labels)) or 'none'}); or give variable=value pairs"
             )
         return
-    known: dict[str, set[str]] = {}  # variable (or bundle key) -> its listed values
-    for key, var in space.items():
-        for value in var.values or []:
-            if isinstance(value, dict):
-                for sub, item in value.items():
-                    if sub != "label":
-                        known.setdefault(sub, set()).add(str(item))
-            else:
-                known.setdefault(key, set()).add(str(value))
-        known.setdefault(key, set())  # a range: any value
+    known = listed_values(space)
     for pair in text.split(","):
         name, _, value = pair.partition("=")
         if name not in known:
@@ -330,9 +338,7 @@ class StudySpec(_Strict):
                     for sub in value:
                         if sub != "label":
                             _check_variable_name(sub, fields, f"space.{key}.grid.{j}.")
-        defined = set(self.space)
-        for var in self.space.values():
-            defined.update(sub for val in var.values if isinstance(val, dict) for sub in val)
+        defined = set(self.space) | set(listed_values(self.space))
         for i, stage in enumerate(self.stages):
             for name, allowed in stage.when.items():
                 if name not in defined:
