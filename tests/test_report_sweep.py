@@ -38,13 +38,14 @@ def keep_ratio_study() -> dict:
     return {
         "name": "keep_ratio",
         "stages": [
-            {"name": "pretrain", "config": PRE, "overrides": QUICK},
+            {"name": "pretrain", "config": PRE, "overrides": QUICK | {"fake.machine": "box-a"}},
             {
                 "name": "finetune",
                 "config": FT,
                 "load_from": "pretrain",
                 "test": True,
-                "overrides": QUICK,
+                # as if the fine-tunings ran on another machine than the pre-trainings
+                "overrides": QUICK | {"fake.machine": "box-b"},
             },
         ],
         "space": {
@@ -80,6 +81,23 @@ def small_study() -> dict:
         "resources": {"devices": 2},
         "command": FAKE,
     }
+
+
+def test_trials_from_two_machines_are_named_and_noted(store, tmp_path):
+    """Each trial's machine (what its stages recorded) reaches MLflow, Optuna and trials.csv;
+    a report whose trials ran on two machines says so, one from one machine does not."""
+    source = resolve(str(study_file(store)), store)
+    for use_mlflow in (True, False):
+        trials = collect(source, use_mlflow=use_mlflow).trials
+        done = trials[trials["state"] == "COMPLETE"]
+        assert set(done["machine"]) == {"box-a; box-b"}, done[["trial", "machine"]].to_string()
+    out = invoke(str(study_file(store)), "--out", str(tmp_path))
+    assert "the trials ran on 2 machines (box-a / box-b)" in out
+    csv = pd.read_csv(tmp_path / "keep_ratio" / "trials.csv")
+    assert set(csv[csv["state"] == "COMPLETE"]["machine"]) == {"box-a; box-b"}
+    assert set(csv[csv["state"] == "FAIL"]["machine"]) == {"box-a"}  # its pre-training's
+    small = invoke(str(store / "studies" / "small.yaml"), "--out", str(tmp_path / "small"))
+    assert "the trials ran on" not in small
 
 
 @pytest.fixture(scope="module")

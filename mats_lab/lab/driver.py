@@ -319,6 +319,7 @@ class StudyDriver:
             "config_hash": result.config_hash if result else None,
             "reused": reused,
             "resumed_from": result.resumed_from if result else None,
+            "machine": result.machine if result else None,
         }
 
     def _record_history(self, run: TrialRun, plan: StagePlan) -> None:

@@ -14,6 +14,7 @@ behaviour comes from the stage's dotted overrides:
 - ``fake.config_error`` exit 3 at once, as the real runner does for an unknown key;
 - ``fake.duration.<stage>`` (e.g. ``fake.duration.pretrain``) the duration of that stage only,
   over ``fake.duration``.
+- ``fake.machine`` the machine line the result records (the real runner records its own).
 
 A stage with ``nprocs`` > 1 checks that it was given that many GPUs (``CUDA_VISIBLE_DEVICES``;
 none on CPU slots, exit 3 otherwise) and starts ``nprocs - 1`` child processes that stand in for
@@ -108,6 +109,7 @@ def run(spec: StageSpec) -> int:
         device=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
         load_from=spec.load_from,
         resumed_from=str(start_epoch) if start_epoch else None,
+        machine=options.get("fake.machine"),
     )
     write_result(files.result, result)
     return OK

@@ -37,6 +37,9 @@ def trial_record(trial: Any, commit: str = "unknown") -> dict:
         if stage.get("config_hash"):
             tags[f"config_hash.{stage['name']}"] = stage["config_hash"]
         tags[f"reused.{stage.get('name')}"] = str(bool(stage.get("reused")))
+    machines = sorted({str(stage["machine"]) for stage in stages if stage.get("machine")})
+    if machines:  # where its stages ran (a reused stage: where it was trained)
+        tags["machine"] = "; ".join(machines)
     if attrs.get("failure"):
         tags["failure"] = str(attrs["failure"])
     if attrs.get("log_tail"):

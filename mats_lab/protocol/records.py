@@ -117,6 +117,8 @@ class StageResult(_Record):
     started: float | None = None
     ended: float | None = None
     load_from: str | None = None
+    #: The machine it ran on (:func:`mats_lab.trial.machine.machine_label`).
+    machine: str | None = None
 
 
 class TrainLine(_Record):

@@ -294,6 +294,8 @@ def write_study(data: StudyData, options: ReportOptions, lenient: bool = False) 
     caption = f"{data.name}: " + index.table_caption(summary)
     report.files += write_tables(report, options, caption)
     report.notes += index.seed_notes(summary)
+    complete = data.trials[data.trials["state"] == "COMPLETE"]
+    report.notes += index.machine_notes(list(complete["machine"]))
     trials_csv = folder / "trials.csv"
     # 12 significant digits: 0.81, not the float repr 0.8099999999999999
     data.trials.to_csv(trials_csv, index=False, float_format="%.12g")

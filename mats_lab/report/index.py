@@ -12,7 +12,14 @@ from mats_lab.report import pages
 from mats_lab.report.collect import StudyData
 from mats_lab.report.summarise import Summary
 
-__all__ = ["counts_text", "index_blocks", "seed_notes", "shown_url", "table_caption"]
+__all__ = [
+    "counts_text",
+    "index_blocks",
+    "machine_notes",
+    "seed_notes",
+    "shown_url",
+    "table_caption",
+]
 
 
 def counts_text(summary: Summary) -> str:
@@ -51,6 +58,19 @@ def seed_notes(summary: Summary) -> list[str]:
     if summary.baseline in few:
         text += " — the baseline among them, so no row can be tested"
     return [text]
+
+
+def machine_notes(machines: list[str]) -> list[str]:
+    """``machines``: each complete trial's ``machine`` (stages on several: ``"a; b"``; empty:
+    not recorded). A note when the trials ran on more than one machine: the same seed can give
+    a different run on another CPU (benchmarks/README.md), so single trials do not compare."""
+    seen = sorted({m for text in machines for m in str(text).split("; ") if m})
+    if len(seen) < 2:
+        return []
+    return [
+        f"the trials ran on {len(seen)} machines ({' / '.join(seen)}): the same seed can train "
+        "differently on another machine's CPU kernels, so compare verdicts, not single trials"
+    ]
 
 
 def table_caption(summary: Summary) -> str:

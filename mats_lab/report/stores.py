@@ -2,8 +2,8 @@
 
 - MLflow (:func:`mlflow_runs` + :func:`mlflow_frame`): one ``mlflow.search_runs`` over the
   study's experiment; the child runs are the trials (tags ``mats_lab.trial``,
-  ``mats_lab.sweep``, ``state``, ``point_key``, ``failure``; params; the latest value of every
-  metric).
+  ``mats_lab.sweep``, ``state``, ``point_key``, ``failure``, ``machine``; params; the latest
+  value of every metric).
 - Optuna (:func:`load_optuna` + :func:`optuna_frame`): params and the ``seed``, ``variables``,
   ``metrics`` and ``history`` user attributes the sweep wrote. A metric with a per-epoch
   history takes its value at the last epoch, as MLflow's latest value does.
@@ -49,6 +49,7 @@ TRIAL_COLUMNS = [
     "error",
     "run_id",
     "source",
+    "machine",
 ]
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 _STATUS_TO_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL"}
@@ -108,7 +109,7 @@ def tidy(rows: list[dict]) -> pd.DataFrame:
     frame = frame[TRIAL_COLUMNS + params + metrics]
     frame["trial"] = frame["trial"].astype("int64")
     frame["seed"] = pd.array([typed(s) for s in frame["seed"]], dtype="Int64")
-    for column in ("point_key", "sweep", "failure", "error", "run_id"):
+    for column in ("point_key", "sweep", "failure", "error", "run_id", "machine"):
         frame[column] = frame[column].fillna("").astype(str)
     for column in metrics:
         frame[column] = frame[column].astype("float64")
@@ -136,6 +137,9 @@ def optuna_frame(name: str, trials: list[Any]) -> pd.DataFrame:
             "error": attrs.get("error", ""),
             "run_id": "",
             "source": "optuna",
+            "machine": "; ".join(
+                sorted({str(m) for st in attrs.get("stages") or [] if (m := st.get("machine"))})
+            ),
         }
         row |= {f"params.{k}": typed(str(v)) for k, v in params.items()}
         row |= {f"metrics.{k}": v for k, v in metrics.items()}
@@ -255,6 +259,7 @@ def mlflow_frame(name: str, runs: pd.DataFrame) -> pd.DataFrame:
             "error": _last_line(tag(row, "log_tail")),
             "run_id": row["run_id"],
             "source": "mlflow",
+            "machine": tag(row, "machine"),
             "_synced": tag(row, names.TAG_SYNCED) == "1",
             "_start": row.get("start_time"),
         }

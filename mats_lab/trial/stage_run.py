@@ -66,6 +66,7 @@ from mats_lab.trial.distributed import (  # noqa: E402
 )
 from mats_lab.trial.knobs import KnobError, apply_knobs  # noqa: E402
 from mats_lab.trial.lr import lr_summary  # noqa: E402
+from mats_lab.trial.machine import machine_label  # noqa: E402
 
 
 def resolve(spec: StageSpec) -> tuple[Config, dict]:
@@ -234,6 +235,7 @@ def run(spec: StageSpec) -> StageResult | None:
         started=start,
         ended=time.time(),
         load_from=spec.load_from,
+        machine=machine_label(),
     )
 
 

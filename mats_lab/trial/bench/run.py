@@ -28,21 +28,11 @@ from mats_lab.trial.bench.spec import PAIRS, BenchSpec
 from mats_lab.trial.bench.timing import interleaved
 from mats_lab.trial.bench.workloads import build_workload, token_counts
 from mats_lab.trial.flops import count_macs, count_train_macs
+from mats_lab.trial.machine import cpu_model
 
 __all__ = ["busy_cpus", "environment", "run_bench"]
 
 MB = 2**20
-
-
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def busy_cpus(seconds: float = 1.0) -> float | None:
@@ -68,7 +58,7 @@ def busy_cpus(seconds: float = 1.0) -> float | None:
 
 def environment(spec: BenchSpec) -> dict:
     """Date, hardware, threads and versions of this run."""
-    hardware = f"{_cpu_model()}, {os.cpu_count()} logical CPUs"
+    hardware = f"{cpu_model()}, {os.cpu_count()} logical CPUs"
     if spec.device == "cuda":
         props = torch.cuda.get_device_properties(0)
         hardware = f"{props.name} ({props.total_memory / 2**30:.0f} GiB); host {hardware}"
