@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import torch
 
 from mats_lab.protocol.records import StageResult
 from mats_lab.report.index import machine_notes
+from mats_lab.report.reference import machine_line
 from mats_lab.trial.machine import cpu_model, machine_label
 
 
@@ -35,3 +37,25 @@ def test_one_machine_or_none_recorded_gives_no_note():
 def test_trials_from_two_machines_are_noted_by_name():
     (note,) = machine_notes(["b", "a; b", "", "a"])
     assert "2 machines (a / b)" in note and "compare verdicts, not single trials" in note
+
+
+def trials(*machines: str, state: str = "COMPLETE") -> pd.DataFrame:
+    return pd.DataFrame({"state": [state] * len(machines), "machine": list(machines)})
+
+
+def test_a_reference_from_another_machine_is_named_beside_the_comparison():
+    line = machine_line(trials("x", "x"), trials("y"))
+    assert line.startswith("The reference ran on y; this run on x.")
+    assert "compare the verdicts" in line
+    # a reference written before machines were recorded (no column, or empty cells)
+    old = pd.DataFrame({"state": ["COMPLETE"]})
+    assert "a machine it did not record" in machine_line(trials("x"), old)
+    assert "a machine it did not record" in machine_line(trials("x"), trials(""))
+
+
+def test_no_line_when_both_ran_on_the_same_machine_or_this_run_recorded_none():
+    assert machine_line(trials("x"), trials("x", "x")) == ""
+    assert machine_line(trials(""), trials("y")) == ""
+    assert machine_line(None, trials("y")) == ""
+    # failed trials do not count: only complete ones produced the figures
+    assert machine_line(trials("x"), pd.concat([trials("x"), trials("z", state="FAIL")])) == ""

@@ -381,3 +381,13 @@ def test_a_run_is_compared_with_a_reference_report(store, tmp_path):
     heading = next(line for line in written.splitlines() if line.startswith("Verdicts"))
     same, total = (int(n) for n in heading.rsplit(": ", 1)[1].split(" the same")[0].split(" of "))
     assert total > 0 and same == total, heading
+    assert "The reference ran on" not in written  # the same machines
+    # a reference trained elsewhere: the comparison names both machines
+    ref_trials = tmp_path / "reference" / "keep_ratio" / "trials.csv"
+    frame = pd.read_csv(ref_trials)
+    frame.assign(machine="box-c").to_csv(ref_trials, index=False)
+    out = invoke(
+        str(study_file(store)), "--out", str(tmp_path / "local"), "--no-tokens",
+        "--reference", str(tmp_path / "reference"),
+    )  # fmt: skip
+    assert "The reference ran on box-c; this run on box-a / box-b." in out

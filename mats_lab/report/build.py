@@ -22,6 +22,7 @@ from mats_lab.report.reference import (
     compare_verdicts,
     compare_with_reference,
     find_reference,
+    machine_line,
     reference_markdown,
     verdicts_markdown,
 )
@@ -341,6 +342,11 @@ def write_reference(report: Report, reference: Path) -> str:
     run = pd.read_csv(io.StringIO(tables.to_csv(report.summary)))
     frame = compare_with_reference(run, pd.read_csv(found))
     text = reference_markdown(frame, found.parent)
+    trials = [path / "trials.csv" for path in (report.folder, found.parent)]
+    run_trials, ref_trials = (pd.read_csv(t) if t.is_file() else None for t in trials)
+    where = machine_line(run_trials, ref_trials)
+    if where:
+        text += f"\n{where}\n"
     theirs = found.parent / "stats.csv"
     if theirs.is_file():  # the reference has statistics too: did the verdicts hold?
         verdicts = compare_verdicts(stats_table.frame(report.summary), pd.read_csv(theirs))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mats_lab.report import pages
 from mats_lab.report.collect import StudyData
+from mats_lab.report.stores import distinct_machines
 from mats_lab.report.summarise import Summary
 
 __all__ = [
@@ -64,7 +65,7 @@ def machine_notes(machines: list[str]) -> list[str]:
     """``machines``: each complete trial's ``machine`` (stages on several: ``"a; b"``; empty:
     not recorded). A note when the trials ran on more than one machine: the same seed can give
     a different run on another CPU (benchmarks/README.md), so single trials do not compare."""
-    seen = sorted({m for text in machines for m in str(text).split("; ") if m})
+    seen = distinct_machines(machines)
     if len(seen) < 2:
         return []
     return [

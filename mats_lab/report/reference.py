@@ -11,10 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from mats_lab.report.stores import distinct_machines
+
 __all__ = [
     "compare_verdicts",
     "compare_with_reference",
     "find_reference",
+    "machine_line",
     "reference_markdown",
     "verdicts_markdown",
 ]
@@ -58,6 +61,27 @@ def compare_with_reference(run: pd.DataFrame, reference: pd.DataFrame) -> pd.Dat
             )
     return pd.DataFrame(rows, columns=["configuration", "metric", "reference", "this run",
                                        "difference"])  # fmt: skip
+
+
+def _machines(trials: pd.DataFrame | None) -> list[str]:
+    if trials is None or "machine" not in trials.columns:
+        return []
+    done = trials[trials["state"] == "COMPLETE"] if "state" in trials.columns else trials
+    return distinct_machines(done["machine"])
+
+
+def machine_line(run: pd.DataFrame | None, reference: pd.DataFrame | None) -> str:
+    """One line on where the two reports' complete trials ran (their ``trials.csv`` frames,
+    column ``machine``), or ``""`` when this run recorded none or both ran on the same."""
+    mine, theirs = _machines(run), _machines(reference)
+    if not mine or mine == theirs:
+        return ""
+    where = " / ".join(theirs) if theirs else "a machine it did not record"
+    return (
+        f"The reference ran on {where}; this run on {' / '.join(mine)}. Tiny trainings give a "
+        "different run for the same seed on another machine's CPU kernels, so differences here "
+        "can be the machine's rather than the code's: compare the verdicts."
+    )
 
 
 def reference_markdown(frame: pd.DataFrame, reference: Path) -> str:

@@ -28,6 +28,7 @@ from mats_lab.protocol.layout import journal_path
 
 __all__ = [
     "TRIAL_COLUMNS",
+    "distinct_machines",
     "load_optuna",
     "missing",
     "mlflow_experiments",
@@ -53,6 +54,12 @@ TRIAL_COLUMNS = [
 ]
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 _STATUS_TO_STATE = {"FINISHED": "COMPLETE", "KILLED": "PRUNED", "FAILED": "FAIL"}
+
+
+def distinct_machines(values: Any) -> list[str]:
+    """The machines named in a ``machine`` column (a trial whose stages ran on several holds
+    ``"a; b"``; empty or missing: not recorded), sorted."""
+    return sorted({m for text in values if not missing(text) for m in str(text).split("; ") if m})
 
 
 _WORDS = {"True": True, "False": False, "None": None}
