@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from mats_lab.protocol.records import StageResult
+from mats_lab.protocol.records import StageResult, trial_machine
 from mats_lab.report.index import machine_notes
 from mats_lab.report.reference import machine_line
 from mats_lab.trial.machine import cpu_model, machine_label
@@ -59,3 +59,8 @@ def test_no_line_when_both_ran_on_the_same_machine_or_this_run_recorded_none():
     assert machine_line(None, trials("y")) == ""
     # failed trials do not count: only complete ones produced the figures
     assert machine_line(trials("x"), pd.concat([trials("x"), trials("z", state="FAIL")])) == ""
+
+
+def test_a_trials_machine_joins_its_stages_machines():
+    assert trial_machine([{"machine": "b"}, {"machine": "a"}, {"machine": "b"}]) == "a; b"
+    assert trial_machine([{"machine": None}, {}]) == ""

@@ -5,13 +5,15 @@ Everything comes from the study's Optuna storage (the source of truth): params, 
 ``seed``/``metrics``/``history``/``stages`` user attributes the orchestrator wrote. Artifacts
 (dumped configs, logs) are paths in the stage work dirs, logged when they still exist.
 
-Only the standard library is imported here.
+Only the standard library and the trial contract (:mod:`mats_lab.protocol`) are imported here.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from mats_lab.protocol.records import trial_machine
 
 __all__ = ["trial_record"]
 
@@ -37,9 +39,8 @@ def trial_record(trial: Any, commit: str = "unknown") -> dict:
         if stage.get("config_hash"):
             tags[f"config_hash.{stage['name']}"] = stage["config_hash"]
         tags[f"reused.{stage.get('name')}"] = str(bool(stage.get("reused")))
-    machines = sorted({str(stage["machine"]) for stage in stages if stage.get("machine")})
-    if machines:  # where its stages ran (a reused stage: where it was trained)
-        tags["machine"] = "; ".join(machines)
+    if machine := trial_machine(stages):
+        tags["machine"] = machine
     if attrs.get("failure"):
         tags["failure"] = str(attrs["failure"])
     if attrs.get("log_tail"):

@@ -36,6 +36,7 @@ __all__ = [
     "read_progress_lines",
     "read_result",
     "read_stage_spec",
+    "trial_machine",
     "write_result",
     "write_stage_spec",
 ]
@@ -119,6 +120,13 @@ class StageResult(_Record):
     load_from: str | None = None
     #: The machine it ran on (:func:`mats_lab.trial.machine.machine_label`).
     machine: str | None = None
+
+
+def trial_machine(stages: list[dict]) -> str:
+    """Where a trial's stages ran, from the per-stage records the sweep keeps (their
+    ``machine``): one machine's line, several joined by ``"; "`` (sorted), ``""`` if none
+    recorded one. A reused stage counts where it was trained."""
+    return "; ".join(sorted({str(m) for stage in stages if (m := stage.get("machine"))}))
 
 
 class TrainLine(_Record):

@@ -25,6 +25,7 @@ import pandas as pd
 
 from mats_lab.protocol import names
 from mats_lab.protocol.layout import journal_path
+from mats_lab.protocol.records import trial_machine
 
 __all__ = [
     "TRIAL_COLUMNS",
@@ -144,9 +145,7 @@ def optuna_frame(name: str, trials: list[Any]) -> pd.DataFrame:
             "error": attrs.get("error", ""),
             "run_id": "",
             "source": "optuna",
-            "machine": "; ".join(
-                sorted({str(m) for st in attrs.get("stages") or [] if (m := st.get("machine"))})
-            ),
+            "machine": trial_machine(attrs.get("stages") or []),
         }
         row |= {f"params.{k}": typed(str(v)) for k, v in params.items()}
         row |= {f"metrics.{k}": v for k, v in metrics.items()}
