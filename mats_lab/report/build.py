@@ -27,6 +27,7 @@ from mats_lab.report.reference import (
     verdicts_markdown,
 )
 from mats_lab.report.sources import SourceError, StudySource, discover, resolve
+from mats_lab.report.stores import complete_machines
 from mats_lab.report.summarise import Summary, compare, config_labels, summarise
 
 __all__ = ["FORMATS", "Report", "ReportError", "ReportOptions", "parse_formats", "run_report"]
@@ -295,8 +296,7 @@ def write_study(data: StudyData, options: ReportOptions, lenient: bool = False) 
     caption = f"{data.name}: " + index.table_caption(summary)
     report.files += write_tables(report, options, caption)
     report.notes += index.seed_notes(summary)
-    complete = data.trials[data.trials["state"] == "COMPLETE"]
-    report.notes += index.machine_notes(list(complete["machine"]))
+    report.notes += index.machine_notes(complete_machines(data.trials))
     trials_csv = folder / "trials.csv"
     # 12 significant digits: 0.81, not the float repr 0.8099999999999999
     data.trials.to_csv(trials_csv, index=False, float_format="%.12g")

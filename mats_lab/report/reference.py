@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mats_lab.report.stores import distinct_machines
+from mats_lab.report.stores import complete_machines
 
 __all__ = [
     "compare_verdicts",
@@ -63,17 +63,10 @@ def compare_with_reference(run: pd.DataFrame, reference: pd.DataFrame) -> pd.Dat
                                        "difference"])  # fmt: skip
 
 
-def _machines(trials: pd.DataFrame | None) -> list[str]:
-    if trials is None or "machine" not in trials.columns:
-        return []
-    done = trials[trials["state"] == "COMPLETE"] if "state" in trials.columns else trials
-    return distinct_machines(done["machine"])
-
-
 def machine_line(run: pd.DataFrame | None, reference: pd.DataFrame | None) -> str:
     """One line on where the two reports' complete trials ran (their ``trials.csv`` frames,
     column ``machine``), or ``""`` when this run recorded none or both ran on the same."""
-    mine, theirs = _machines(run), _machines(reference)
+    mine, theirs = complete_machines(run), complete_machines(reference)
     if not mine or mine == theirs:
         return ""
     where = " / ".join(theirs) if theirs else "a machine it did not record"

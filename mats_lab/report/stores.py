@@ -29,6 +29,7 @@ from mats_lab.protocol.records import trial_machine
 
 __all__ = [
     "TRIAL_COLUMNS",
+    "complete_machines",
     "distinct_machines",
     "load_optuna",
     "missing",
@@ -61,6 +62,15 @@ def distinct_machines(values: Any) -> list[str]:
     """The machines named in a ``machine`` column (a trial whose stages ran on several holds
     ``"a; b"``; empty or missing: not recorded), sorted."""
     return sorted({m for text in values if not missing(text) for m in str(text).split("; ") if m})
+
+
+def complete_machines(trials: pd.DataFrame | None) -> list[str]:
+    """The machines the complete trials of a trial frame (or a ``trials.csv``) ran on; none
+    when it has no ``machine`` column (written before machines were recorded)."""
+    if trials is None or "machine" not in trials.columns:
+        return []
+    done = trials[trials["state"] == "COMPLETE"] if "state" in trials.columns else trials
+    return distinct_machines(done["machine"])
 
 
 _WORDS = {"True": True, "False": False, "None": None}
