@@ -82,7 +82,7 @@ def test_patchify_roundtrip_and_raster_channel_fastest_layout():
 
 
 def test_normalized_targets_per_tubelet_per_channel():
-    video = torch.rand(1, 3, 4, 8, 8) * 255
+    video = torch.rand(1, 3, 4, 8, 8, generator=torch.Generator().manual_seed(0)) * 255
     mean = torch.tensor([100.0, 110.0, 120.0]).view(3, 1, 1, 1)
     std = torch.tensor([50.0, 55.0, 60.0]).view(3, 1, 1, 1)
     normed_input = (video - mean) / std
@@ -91,7 +91,11 @@ def test_normalized_targets_per_tubelet_per_channel():
     torch.testing.assert_close(t.mean(dim=2), torch.zeros(1, 8, 3), atol=1e-4, rtol=0)
     torch.testing.assert_close(t.std(dim=2), torch.ones(1, 8, 3), atol=1e-3, rtol=0)
     normed, m, s = normalize_tubelets(patchify(video, 2, 4))
-    torch.testing.assert_close(denormalize_tubelets(normed, m, s), patchify(video, 2, 4))
+    # pixels up to 255 in float32: a round trip is exact to a few units in the last place of
+    # 255 (~3e-5), whatever the pixel's own size (a relative tolerance fails on dark pixels)
+    torch.testing.assert_close(
+        denormalize_tubelets(normed, m, s), patchify(video, 2, 4), atol=1e-4, rtol=0
+    )
     torch.testing.assert_close(normed.flatten(2), targets, atol=1e-4, rtol=0)
 
 
