@@ -23,8 +23,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 demo: install
 	$(BIN)/mats-lab demo --study $(STUDY) --out reports/local --reference reports
 
+# Two pytest-xdist workers: on a 2-core machine the suite took 17 min with 2 workers, 20.5 with
+# 4 and 22 in one process (benchmarks/README.md, "Demo and test times"). TEST_WORKERS=0 runs
+# it in one process (pytest's own output order, easier to follow when debugging one test).
+TEST_WORKERS ?= 2
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 lint: install
 	$(BIN)/ruff check mats_lab tests benchmarks
