@@ -24,7 +24,7 @@ demo: install
 	$(BIN)/mats-lab demo --study $(STUDY) --out reports/local --reference reports
 
 # Two pytest-xdist workers: on a 2-core machine the suite took 17 min with 2 workers, 20.5 with
-# 4 and 22 in one process (benchmarks/README.md, "Demo and test times"). TEST_WORKERS=0 runs
+# 4 and 23.4 in one process, run one after another (benchmarks/README.md, "Demo and test times"). TEST_WORKERS=0 runs
 # it in one process (pytest's own output order, easier to follow when debugging one test).
 TEST_WORKERS ?= 2
 test: install
