@@ -33,6 +33,12 @@ def report(
     reference: Path = typer.Option(
         None, "--reference", help="an earlier report folder: compare this run's figures with it"
     ),
+    trials: list[Path] = typer.Option(
+        None,
+        "--trials",
+        help="a trials.csv (or a report folder holding one) to report instead of the study's "
+        "stores; give it again to pool runs with different seeds into one report",
+    ),
 ) -> None:
     """Summarise studies: mean ± std and confidence interval over seeds per configuration,
     the paired test of every row against the baseline with a verdict, figures; prints the main
@@ -45,7 +51,7 @@ def report(
             out=out, formats=parse_formats(formats), baseline=baseline, tokens=tokens,
             clip=clip, tracking_uri=tracking_uri, storage=storage, use_mlflow=not offline,
             compare=compare, command=_command(studies, given), alpha=alpha,
-            reference=reference,
+            reference=reference, trials=tuple(trials or ()),
         )  # fmt: skip
         run_report(studies or [], options, echo=typer.echo)
     except ReportError as exc:
@@ -62,7 +68,10 @@ def _command(studies: list[str] | None, given: dict) -> str:
         if name == "studies" or value is None or value is False or defaults.get(name) == value:
             continue
         flag = "--" + {"formats": "format", "tokens": "no-tokens"}.get(name, name.replace("_", "-"))
-        words += [flag] if isinstance(value, bool) else [flag, str(value)]
+        if isinstance(value, list):  # a repeatable option: once per value
+            words += [w for item in value for w in (flag, str(item))]
+        else:
+            words += [flag] if isinstance(value, bool) else [flag, str(value)]
     return shlex.join(words)
 
 

@@ -17,7 +17,13 @@ from pathlib import Path
 import pandas as pd
 
 from mats_lab.report import figures, index, pages, plots, stats_table, tables
-from mats_lab.report.collect import StudyData, collect, curves, mlflow_experiments
+from mats_lab.report.collect import (
+    StudyData,
+    collect,
+    collect_tables,
+    curves,
+    mlflow_experiments,
+)
 from mats_lab.report.reference import (
     compare_verdicts,
     compare_with_reference,
@@ -29,6 +35,7 @@ from mats_lab.report.reference import (
 from mats_lab.report.sources import SourceError, StudySource, discover, resolve
 from mats_lab.report.stores import complete_machines
 from mats_lab.report.summarise import Summary, compare, config_labels, summarise
+from mats_lab.report.trial_tables import TrialTableError
 
 __all__ = ["FORMATS", "Report", "ReportError", "ReportOptions", "parse_formats", "run_report"]
 
@@ -53,10 +60,13 @@ class ReportOptions:
     command: str = "mats-lab report"
     alpha: float = 0.05  # level of the paired tests; intervals at 1 - alpha
     reference: Path | None = None  # an earlier report folder to compare this run with
+    trials: tuple[Path, ...] = ()  # trial tables to report (pooled) instead of the stores
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise ReportError(f"--alpha {self.alpha}: choose a level between 0 and 1, e.g. 0.05")
+        if self.trials and self.compare:
+            raise ReportError("--trials reports one study: leave out --compare")
 
 
 @dataclass
@@ -89,6 +99,11 @@ def _safe(name: str) -> str:
 
 
 def find_sources(arguments: list[str], options: ReportOptions, base: Path) -> list[StudySource]:
+    if options.trials and len(arguments) != 1:
+        raise ReportError(
+            "--trials: name exactly one study file, the study the trial tables belong to "
+            "(e.g. mats-lab report studies/keep_ratio_factorial_pooled.yaml --trials A --trials B)"
+        )
     if arguments:
         try:
             return [resolve(a, base) for a in arguments]
@@ -112,13 +127,15 @@ def find_sources(arguments: list[str], options: ReportOptions, base: Path) -> li
 
 def load(source: StudySource, options: ReportOptions) -> StudyData:
     try:
+        if options.trials:
+            return collect_tables(source, list(options.trials))
         return collect(
             source,
             tracking_uri=options.tracking_uri,
             storage_url=options.storage,
             use_mlflow=options.use_mlflow,
         )
-    except LookupError as exc:
+    except (LookupError, TrialTableError) as exc:
         raise ReportError(str(exc)) from None
 
 
@@ -208,7 +225,12 @@ def write_figures(
             )
             files += plots.save(fig, folder / "curves")
         else:
-            notes.append("no training curves: the trials recorded no per-epoch history")
+            why = (
+                "trial tables carry no per-epoch history"
+                if data.source == "tables"
+                else "the trials recorded no per-epoch history"
+            )
+            notes.append(f"no training curves: {why}")
     return files, notes
 
 
@@ -361,7 +383,8 @@ def terminal_text(report: Report) -> str:
     s = report.summary
     lines = [f"study {s.study}: {index.counts_text(s)}"]
     if report.source:
-        lines[0] += f" (from {'MLflow' if report.source == 'mlflow' else 'the Optuna storage'})"
+        where = {"mlflow": "MLflow", "tables": "trial tables"}.get(report.source)
+        lines[0] += f" (from {where or 'the Optuna storage'})"
     lines += ["", report.markdown.rstrip(), ""]
     lines += [f"note: {n}" for n in report.notes]
     lines.append(f"wrote {report.folder}/ ({', '.join(p.name for p in report.files)})")

@@ -28,11 +28,13 @@ from mats_lab.report.stores import (
     optuna_frame,
     tidy,
 )
+from mats_lab.report.trial_tables import TrialTableError
 
 __all__ = [
     "TRIAL_COLUMNS",
     "StudyData",
     "collect",
+    "collect_tables",
     "curves",
     "mlflow_experiments",
     "mlflow_frame",
@@ -60,6 +62,7 @@ class StudyData:
     baseline: str | None = None  # the study file's ``baseline`` (``--baseline`` overrides it)
     stages: dict[int, list[dict]] = field(default_factory=dict)  # trial -> stage records
     histories: dict[int, dict] = field(default_factory=dict)  # trial -> per-epoch history
+    tables: list[Path] = field(default_factory=list)  # source "tables": the trials.csv files
 
     @property
     def param_columns(self) -> list[str]:
@@ -197,6 +200,48 @@ def collect(
         root=source.root,
         stages={t.number: list(t.user_attrs.get("stages") or []) for t in trials},
         histories={t.number: dict(t.user_attrs.get("history") or {}) for t in trials},
+    )
+
+
+def _grid_values(spec: dict, bundles: list[str]) -> dict[str, list[Any]]:
+    """Each grid variable's values (bundles, whose values are labels, left out)."""
+    out: dict[str, list[Any]] = {}
+    for name, entry in (spec.get("space") or {}).items():
+        grid = entry.get("grid") if isinstance(entry, dict) else None
+        if grid is not None and name not in bundles:
+            out[name] = list(grid)
+    return out
+
+
+def collect_tables(source: StudySource, paths: list[Path]) -> StudyData:
+    """A study's trials from trial tables (``trials.csv`` of earlier reports), pooled; the
+    study file gives the name, variables, stages and baseline (:mod:`.trial_tables`)."""
+    from mats_lab.protocol.spec import load_study
+    from mats_lab.report.trial_tables import pool, read_table, table_path
+
+    if source.study_file is None:
+        raise TrialTableError(
+            f"{source.label}: --trials needs the study file (it names the variables and seeds)"
+        )
+    spec = load_study(source.study_file).model_dump(by_alias=True, exclude_none=True)
+    variables, bundles, stage_names, description = _spec_info(spec)
+    tables = [(table_path(p), read_table(p)) for p in paths]
+    seeds = spec.get("seeds")
+    frame = pool(tables, variables, seeds=list(seeds) if seeds else None,
+                 values=_grid_values(spec, bundles))  # fmt: skip
+    return StudyData(
+        name=str(spec.get("name") or source.label),
+        trials=frame,
+        source="tables",
+        variables=variables,
+        bundles=bundles,
+        stage_names=stage_names,
+        description=description,
+        study_file=source.study_file,
+        baseline=source.baseline or spec.get("baseline"),
+        folder=source.folder,
+        root=source.root,
+        tables=[p for p, _ in tables],
     )
 
 

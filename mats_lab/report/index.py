@@ -133,7 +133,16 @@ def shown_url(url: str | None) -> str:
     return url
 
 
+def _shown_path(path: Path) -> str:
+    path = path.absolute()
+    return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
+
+
 def _source_text(data: StudyData) -> str:
+    if data.source == "tables":
+        files = ", ".join(f"`{_shown_path(p)}`" for p in data.tables)
+        runs = f"{len(data.tables)} runs pooled" if len(data.tables) > 1 else "one run"
+        return f"Numbers from trial tables ({runs}): {files}."
     if data.source == "mlflow":
         return f"Numbers from MLflow (`{shown_url(data.tracking_uri)}`, experiment `{data.name}`)."
     if data.tracking_uri and any("MLflow unavailable" in n for n in data.notes):
