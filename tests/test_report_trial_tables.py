@@ -139,3 +139,16 @@ def test_a_written_table_reads_back_as_the_same_trials(tmp_path):
     assert frame["seed"].dtype == "Int64" and frame["params.keep_ratio"].tolist()[:1] == [1.0]
     assert frame["metrics.val/acc/top1"].dtype == "float64"
     assert frame.loc[0, "error"] == "" and frame.loc[3, "params.pretrain"] == "mats"
+
+
+def test_the_committed_pooled_report_follows_from_the_committed_runs(tmp_path, monkeypatch):
+    """reports/keep_ratio_factorial_pooled/ is the 6-seed analysis of the two committed 3-seed
+    runs: rebuilt from their trial tables, its statistics are the committed ones."""
+    monkeypatch.chdir(REPO)
+    runs = [f"reports/{name}" for name in ("keep_ratio_factorial", "keep_ratio_factorial_replica")]
+    result = report(tmp_path, "--trials", runs[0], "--trials", runs[1])
+    assert result.exit_code == 0, result.output
+    rebuilt = pd.read_csv(tmp_path / "out" / "keep_ratio_factorial_pooled" / "stats.csv")
+    committed = pd.read_csv(REPO / "reports" / "keep_ratio_factorial_pooled" / "stats.csv")
+    pd.testing.assert_frame_equal(rebuilt, committed, rtol=1e-9)
+    assert set(rebuilt["n"]) == {6}
