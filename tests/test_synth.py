@@ -315,6 +315,10 @@ def test_registered_dataset_builds_the_data_when_missing(tmp_path: Path) -> None
     item = dataset[1]
     assert tuple(item["inputs"].shape) == (1, 3, 4, 32, 32)
     assert int(item["data_samples"].gt_label) == 1
+    train = {**cfg, "ann_file": f"{root}/train_list_videos.txt", "test_mode": False}
+    assert len(DATASETS.build(train)) == 8
+    first = DATASETS.build({**train, "indices": 4})  # label-scarce: one clip a class
+    assert [int(first[i]["data_samples"].gt_label) for i in range(len(first))] == [0, 1, 2, 3]
     with pytest.raises(TypeError, match="synth_sed"):
         DATASETS.build({**cfg, "synth_sed": 1})  # a typo'd key is an error, not ignored
     with pytest.raises(ValueError, match=str(root)):

@@ -53,6 +53,10 @@ class MotionSynthDataset(SkipBadSamplesMixin, VideoDataset):
             (:class:`mats_lab.mm.robust_dataset.SkipBadSamplesMixin`).
         decoded_cache: build (once) and name the decoded-clip cache in every sample, for
             ``CachedVideoInit``.
+        indices: MMEngine's subset (``BaseDataset(indices=...)``): an int keeps the first N
+            clips of ``ann_file``, a list those positions. The generated lists deal the
+            classes round-robin, so ``indices=80`` of the 400 training clips is 8 labelled
+            clips a class: a label-scarce fine-tuning after pre-training on all 400.
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class MotionSynthDataset(SkipBadSamplesMixin, VideoDataset):
         static: bool = False,
         skip_bad_samples: bool = False,
         decoded_cache: bool = False,
+        indices: int | list[int] | None = None,
     ) -> None:
         root = ensure_dataset(synth_root, seed=synth_seed, size=synth_size, static=static)
         self.clip_cache = str(ensure_clip_cache(root)) if decoded_cache else None
@@ -93,6 +98,7 @@ class MotionSynthDataset(SkipBadSamplesMixin, VideoDataset):
             modality=modality,
             test_mode=test_mode,
             metainfo=dict(classes=classes),  # dataset.metainfo['classes'], index = label
+            indices=indices,
         )
         self._init_bad_sample_tracking(skip_bad_samples)
 
