@@ -191,6 +191,43 @@ def test_two_factor_study_every_row_against_the_one_baseline():
     assert "top1" not in strict.best and strict.alpha == 0.01
 
 
+def test_each_factor_is_paired_with_its_control_the_others_held():
+    """The effects table: recipe changed at each keep ratio, keep ratio changed at each recipe,
+    each against the configuration that differs in that factor only (the baseline's level)."""
+    e = two_factor().effects
+    top1 = e[e["metric"] == "test/acc/top1"].set_index(["factor", "held"])
+    assert sorted(top1.index) == [
+        ("keep_ratio", "recipe=mats"), ("keep_ratio", "recipe=videomae"),
+        ("recipe", "keep_ratio=0.5"), ("recipe", "keep_ratio=1.0"),
+    ]  # fmt: skip
+    # recipe at keep 0.5: mats/0.5 - videomae/0.5 = 0.12, 0.09, 0.14 (not against the baseline)
+    at_half = top1.loc[("recipe", "keep_ratio=0.5")]
+    assert (at_half["change"], at_half["control"]) == ("mats vs videomae", "recipe=videomae, "
+                                                       "keep_ratio=0.5")  # fmt: skip
+    se = math.sqrt(((0.12 - 0.35 / 3) ** 2 + (0.09 - 0.35 / 3) ** 2 + (0.14 - 0.35 / 3) ** 2) / 2)
+    se /= math.sqrt(3)
+    assert at_half["diff"] == pytest.approx(0.35 / 3)
+    assert at_half["diff_lo"] == pytest.approx(0.35 / 3 - T975_2 * se, abs=1e-6)
+    assert at_half["p"] == pytest.approx(p_df2(0.35 / 3 / se), rel=1e-4)
+    assert at_half["verdict"] == "better"
+    # keep ratio after mats: 0.53 - 0.60, 0.51 - 0.64, 0.58 - 0.62 = -0.07, -0.13, -0.04
+    after_mats = top1.loc[("keep_ratio", "recipe=mats")]
+    se = math.sqrt((0.01**2 + 0.05**2 + 0.04**2) / 2) / math.sqrt(3)
+    assert after_mats["diff"] == pytest.approx(-0.08)
+    assert after_mats["p"] == pytest.approx(p_df2(0.08 / se), rel=1e-4)  # 0.094
+    assert after_mats["verdict"] == "no evidence"
+    # where the control is the baseline, the line is the statistics table's row
+    at_one = top1.loc[("recipe", "keep_ratio=1.0")]
+    row = two_factor().table.loc["recipe=mats, keep_ratio=1.0"]
+    assert (at_one["diff"], at_one["p"]) == (row["top1.diff"], row["top1.p"])
+    one_factor = summarise(
+        tidy([("videomae", 1.0, s, v) for s, v in enumerate([0.5, 0.6])]
+             + [("mats", 1.0, s, v) for s, v in enumerate([0.7, 0.8])]),
+        ["recipe", "keep_ratio"], stage_names=["finetune"],
+    )  # fmt: skip
+    assert one_factor.effects.empty  # keep_ratio is the same everywhere: nothing to separate
+
+
 def test_best_goes_to_the_best_mean_among_the_better_rows_only():
     better_twice = dict(TOP1)
     better_twice[("mats", 0.5)] = [0.70, 0.90, 0.60]  # higher mean, but too noisy to be better
@@ -288,8 +325,10 @@ def test_one_seed_report_files_say_so_and_mark_no_winner(tmp_path):
     report = build.Report("2f", tmp_path / "2f", s)
     files = build.write_tables(report, build.ReportOptions(out=tmp_path), "caption")
     assert sorted(f.name for f in files) == sorted(
-        f"{kind}.{fmt}" for kind in ("results", "stats") for fmt in build.FORMATS
+        f"{kind}.{fmt}" for kind in ("results", "stats", "effects") for fmt in build.FORMATS
     )
+    effects = pd.read_csv(tmp_path / "2f" / "effects.csv")  # two factors: each one untested
+    assert set(effects["verdict"]) == {"n<2"} and effects["p"].isna().all()
     results = (tmp_path / "2f" / "results.md").read_text()
     assert "**" not in results and "<strong>" not in report.html
     blocks = index.index_blocks(

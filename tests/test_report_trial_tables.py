@@ -29,9 +29,10 @@ VIDEOMAE = [3.0, -3.0, 2.0, -2.0, 1.0, -1.0]  # pretrain=videomae, keep 1.0: no 
 
 
 def write_run(path: Path, study: str, seeds: range) -> Path:
-    """A ``trials.csv`` as a report writes it: three configurations, the given seeds."""
+    """A ``trials.csv`` as a report writes it: four configurations, the given seeds."""
     rows = []
-    arms = [("none", 1.0, [0.0] * 6), ("mats", 0.3, MATS), ("videomae", 1.0, VIDEOMAE)]
+    arms = [("none", 1.0, [0.0] * 6), ("none", 0.3, [0.0] * 6), ("mats", 0.3, MATS),
+            ("videomae", 1.0, VIDEOMAE)]  # fmt: skip
     for pretrain, keep, diffs in arms:
         for seed in seeds:
             top1 = (BASE[seed % 6] + diffs[seed % 6]) / 100
@@ -73,11 +74,17 @@ def test_two_runs_pool_into_one_six_seed_report(tmp_path):
     assert val.loc["pretrain=videomae, keep_ratio=1.0", "verdict"] == "no evidence"
     assert val.loc["pretrain=none, keep_ratio=1.0", "verdict"] == "baseline"
     trials = pd.read_csv(folder / "trials.csv")
-    assert len(trials) == 18 and trials["trial"].is_unique  # renumbered, origins kept
+    assert len(trials) == 24 and trials["trial"].is_unique  # renumbered, origins kept
     assert set(trials["study"]) == {"factorial", "factorial_replica"}
     page = (folder / "index.md").read_text()
     assert "Numbers from trial tables (2 runs pooled)" in page
     assert "--trials" in page  # the command that made it, for the reader to rerun
+    assert "## The effect of each factor, the others held" in page
+    effects = pd.read_csv(folder / "effects.csv")
+    line = effects[(effects["metric"] == "val/acc/top1") & (effects["factor"] == "pretrain")]
+    line = line.set_index("held").loc["keep_ratio=0.3"]  # MATS vs none, both at keep 0.3
+    assert (line["control"], line["pairs"]) == ("pretrain=none, keep_ratio=0.3", 6)
+    assert line["diff"] == pytest.approx(0.06)  # none/0.3 equals none/1.0 here, seed by seed
 
 
 def test_one_table_re_reports_a_run_without_its_stores(tmp_path):
@@ -138,7 +145,7 @@ def test_a_written_table_reads_back_as_the_same_trials(tmp_path):
     frame = read_table(first)
     assert frame["seed"].dtype == "Int64" and frame["params.keep_ratio"].tolist()[:1] == [1.0]
     assert frame["metrics.val/acc/top1"].dtype == "float64"
-    assert frame.loc[0, "error"] == "" and frame.loc[3, "params.pretrain"] == "mats"
+    assert frame.loc[0, "error"] == "" and frame.loc[6, "params.pretrain"] == "mats"
 
 
 def test_the_committed_pooled_report_follows_from_the_committed_runs(tmp_path, monkeypatch):
@@ -152,3 +159,8 @@ def test_the_committed_pooled_report_follows_from_the_committed_runs(tmp_path, m
     committed = pd.read_csv(REPO / "reports" / "keep_ratio_factorial_pooled" / "stats.csv")
     pd.testing.assert_frame_equal(rebuilt, committed, rtol=1e-9)
     assert set(rebuilt["n"]) == {6}
+    effects = [
+        pd.read_csv(folder / "keep_ratio_factorial_pooled" / "effects.csv")
+        for folder in (tmp_path / "out", REPO / "reports")
+    ]
+    pd.testing.assert_frame_equal(*effects, rtol=1e-9)

@@ -81,6 +81,8 @@ class Report:
     html: str = ""
     stats_markdown: str = ""  # the paired comparison (empty: no accuracy column)
     stats_html: str = ""
+    effects_markdown: str = ""  # each factor against its control (empty: fewer than 2 factors)
+    effects_html: str = ""
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -246,6 +248,7 @@ def _blocks(
         markdown=report.markdown,
         html=report.html,
         stats=(report.stats_markdown, report.stats_html),
+        effects=(report.effects_markdown, report.effects_html),
         notes=report.notes,
         command=options.command,
         formats=options.formats,
@@ -296,6 +299,37 @@ def write_tables(report: Report, options: ReportOptions, caption: str) -> list[P
     for fmt in options.formats:
         path = folder / f"stats.{fmt}"
         path.write_text(stats_render[fmt]())
+        files.append(path)
+    return files + _write_effects(report, options, label)
+
+
+def _write_effects(report: Report, options: ReportOptions, label: str) -> list[Path]:
+    """``effects.<format>``: each factor against its control, the others held (two factors
+    or more)."""
+    summary = report.summary
+    headers, rows = stats_table.effects_grid(summary)
+    if not rows:
+        return []
+    level = stats_table.level_text(summary.alpha)
+    caption = (
+        f"{summary.study}: the effect of each factor with the others held: every configuration "
+        f"minus its control (the same but for one factor, at the baseline's level), paired by "
+        f"seed, its {level} interval and the paired t-test (verdict at alpha {summary.alpha:g})."
+    )
+    report.effects_markdown = tables.markdown_table(headers, rows)
+    report.effects_html = tables.html_table(headers, rows, [""] * len(rows), uuid="effects")
+    render = {
+        "md": lambda: report.effects_markdown,
+        "csv": lambda: summary.effects.to_csv(index=False),
+        "tex": lambda: tables.latex_table(headers, rows, caption, f"{label}-effects"),
+        "html": lambda: pages.page_html(
+            f"{summary.study}: effects", [pages.Block("table", html=report.effects_html)]
+        ),
+    }
+    files = []
+    for fmt in options.formats:
+        path = report.folder / f"effects.{fmt}"
+        path.write_text(render[fmt]())
         files.append(path)
     return files
 

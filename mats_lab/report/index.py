@@ -160,6 +160,7 @@ def index_blocks(
     html: str,
     notes: list[str],
     stats: tuple[str, str] = ("", ""),
+    effects: tuple[str, str] = ("", ""),
     command: str,
     formats: tuple[str, ...],
     data: StudyData | None = None,
@@ -167,7 +168,8 @@ def index_blocks(
     tokens: tuple[Path | None, str] | None = None,
 ) -> list[pages.Block]:
     """The index page: provenance, counts, baseline, the table with its links and legend, the
-    statistics table (``stats``: its Markdown and HTML; empty: none), the figures, the token
+    statistics table (``stats``: its Markdown and HTML; empty: none), the effects table
+    (``effects``, the same; empty for fewer than two factors), the figures, the token
     picture (``tokens``: its path or None, and a note), the trials left out of the table, and
     the notes."""
     from mats_lab.protocol.provenance import git_commit
@@ -214,6 +216,23 @@ def index_blocks(
                 "the difference configuration minus baseline, paired by seed over the seeds "
                 f"both have (accuracy in points), its {level} interval and the two-sided paired "
                 f"t-test (`scipy.stats.ttest_rel`); verdict at alpha = {s.alpha:g}.",
+            )
+        )
+    if effects[0]:
+        blocks.append(B("h2", "The effect of each factor, the others held"))
+        effect_links = [({"md": "Markdown"}.get(f, f.upper()), f"effects.{f}") for f in formats]
+        blocks.append(B("links", links=effect_links))
+        blocks.append(B("table", markdown=effects[0], html=effects[1]))
+        blocks.append(
+            B(
+                "p",
+                "Each line changes one factor from the baseline's level and holds the others: "
+                "the configuration minus its control (the same configuration with that factor "
+                "at the baseline's level), paired by seed, with its "
+                f"{100 * (1 - s.alpha):g} % interval and the paired t-test. In a factorial "
+                "study this separates the factors, where the table above pairs every row with "
+                "the one baseline. Each line is tested on its own (no correction for their "
+                "number).",
             )
         )
     blocks.append(B("h2", "Figures"))

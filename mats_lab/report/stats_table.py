@@ -14,7 +14,7 @@ import pandas as pd
 from mats_lab.report.summarise import Column, Summary
 from mats_lab.report.tables import Cell, carries_verdict, fmt_number, fmt_p
 
-__all__ = ["frame", "grid", "level_text"]
+__all__ = ["effects_grid", "frame", "grid", "level_text"]
 
 PARTS = ("n", "mean", "std", "ci_lo", "ci_hi", "pairs", "diff", "diff_lo", "diff_hi", "p")
 
@@ -98,4 +98,34 @@ def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
                     Cell(str(get(f"{col.key}.verdict", ""))),
                 ]
             rows.append(cells)
+    return headers, rows
+
+
+def effects_grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
+    """``(headers, rows)`` of the effects table (:mod:`mats_lab.report.effects`): per factor,
+    configuration and accuracy metric the paired difference against its control, in points."""
+    level = level_text(summary.alpha)
+    headers = [
+        "factor", "change", "others held at", "metric", "paired seeds", "difference",
+        f"{level} CI of the difference", "p (paired t)", "verdict",
+    ]  # fmt: skip
+    by_metric = {c.metric.removeprefix("metrics."): c for c in _columns(summary)}
+    rows = []
+    for line in summary.effects.itertuples(index=False):
+        col = by_metric.get(line.metric)
+        if col is None:
+            continue
+        rows.append(
+            [
+                Cell(line.factor),
+                Cell(line.change),
+                Cell(line.held),
+                Cell(col.title),
+                Cell(str(int(line.pairs)), numeric=True),
+                Cell(_num(line.diff, col, signed=True), numeric=True),
+                Cell(_interval(line.diff_lo, line.diff_hi, col, signed=True), numeric=True),
+                Cell(fmt_p(line.p), numeric=True),
+                Cell(str(line.verdict)),
+            ]
+        )
     return headers, rows

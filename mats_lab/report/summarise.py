@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mats_lab.report.effects import simple_effects
 from mats_lab.report.stats import Paired, intervals, paired_rows, seed_table, verdict
 
 __all__ = [
@@ -103,6 +104,8 @@ class Summary:
     pareto_x: str | None = None  # key of the cost column of the Pareto front
     primary: str | None = None  # key of the main accuracy column
     alpha: float = 0.05  # level of the tests; intervals are at 1 - alpha
+    # each factor's effect with the others held (mats_lab.report.effects; empty: one factor)
+    effects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def few_seeds(self) -> list[str]:
         """Rows with fewer than 2 seeds (no interval, no test)."""
@@ -380,6 +383,8 @@ def summarise(
         mean = table[f"{col.key}.mean"]
         table[f"{col.key}.delta"] = (mean - base) * col.scale if col.kind == "acc" else mean / base
     _statistics(table, complete, labels, columns, chosen, alpha)
+    accuracy = [c for c in columns if c.kind == "acc"]
+    effects = simple_effects(table, complete, labels, shown, accuracy, chosen, alpha)
     others = trials[trials["state"] != "COMPLETE"]
     other_labels = labels[others.index]
     table["excluded"] = [int((other_labels == i).sum()) for i in table.index]
@@ -402,6 +407,7 @@ def summarise(
         pareto_x=x_key,
         primary=y_key,
         alpha=alpha,
+        effects=effects,
     )
 
 

@@ -1,0 +1,93 @@
+"""The effect of each factor with the others held: for a study of two variables or more, every
+configuration paired by seed with its *control*, the configuration that differs from it in one
+variable only, that variable set to the baseline's level.
+
+In a factorial study (pre-training x fine-tuning keep ratio, baseline: no pre-training, keep
+1.0) the statistics table pairs every row with the one baseline, so "MATS pre-training, keep
+0.3" against "none, keep 1.0" mixes both choices. This table separates them: "pretrain=mats vs
+none, at keep_ratio=0.3" is the effect of pre-training alone at that keep ratio, "keep_ratio=0.3
+vs 1.0, at pretrain=mats" the effect of the keep ratio alone after MATS pre-training. Each line
+is its own paired t-test (no correction for the number of lines), at the study's ``alpha``.
+
+Pure pandas over the trial frame and the summary table; the statistics are
+:mod:`mats_lab.report.stats`'.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from mats_lab.report.stats import Paired, paired_rows, seed_table, verdict
+
+__all__ = ["COLUMNS", "simple_effects"]
+
+COLUMNS = [
+    "factor", "change", "held", "configuration", "control", "metric",
+    "pairs", "diff", "diff_lo", "diff_hi", "p", "verdict",
+]  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or value is pd.NA or value != value else str(value)
+
+
+def simple_effects(
+    table: pd.DataFrame,
+    complete: pd.DataFrame,
+    labels: pd.Series,
+    factors: list[str],
+    columns: list[Any],
+    baseline: str | None,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """One line per (factor, configuration off the baseline's level of it, metric) whose
+    control exists: :data:`COLUMNS`, differences in the metric's own unit (configuration minus
+    control). ``table``: the summary table (index: configuration label, a column per factor);
+    ``complete``: the COMPLETE trials, ``labels`` their configuration labels; ``columns``: the
+    accuracy :class:`~mats_lab.report.summarise.Column` s. Empty for fewer than two factors or
+    no baseline."""
+    if baseline is None or len(factors) < 2 or baseline not in table.index:
+        return pd.DataFrame(columns=COLUMNS)
+    cells = {str(label): {f: _text(row[f]) for f in factors} for label, row in table.iterrows()}
+    by_cells = {tuple(c[f] for f in factors): label for label, c in cells.items()}
+    base = cells[baseline]
+    pairs: list[tuple[str, str, str]] = []  # (factor, configuration, control)
+    for factor in factors:
+        for label, c in cells.items():
+            if c[factor] == base[factor]:
+                continue
+            key = tuple(base[f] if f == factor else c[f] for f in factors)
+            control = by_cells.get(key)
+            if control is not None:
+                pairs.append((factor, label, control))
+    if not pairs:
+        return pd.DataFrame(columns=COLUMNS)
+    rows = labels[complete.index]
+    lines = []
+    for col in columns:
+        per_seed = seed_table(complete[col.metric], rows, complete["seed"])
+        for factor, label, control in pairs:
+            if label not in per_seed.index or control not in per_seed.index:
+                continue
+            one = paired_rows(per_seed.loc[[label]], per_seed.loc[control], alpha).iloc[0]
+            result = Paired(int(one["pairs"]), one["diff"], one["low"], one["high"], one["p"])
+            held = ", ".join(f"{f}={cells[label][f]}" for f in factors if f != factor)
+            lines.append(
+                {
+                    "factor": factor,
+                    "change": f"{cells[label][factor]} vs {base[factor]}",
+                    "held": held,
+                    "configuration": label,
+                    "control": control,
+                    "metric": col.metric.removeprefix("metrics."),
+                    "pairs": result.pairs,
+                    "diff": result.diff,
+                    "diff_lo": result.low,
+                    "diff_hi": result.high,
+                    "p": result.p,
+                    "verdict": verdict(result, col.maximize, alpha),
+                }
+            )
+    return pd.DataFrame(lines, columns=COLUMNS)
