@@ -286,52 +286,65 @@ def write_tables(report: Report, options: ReportOptions, caption: str) -> list[P
         f"against the baseline the difference paired by seed, its {level} interval and the "
         f"paired t-test (verdict at alpha {summary.alpha:g})."
     )
-    report.stats_markdown = tables.markdown_table(headers, rows)
-    report.stats_html = tables.html_table(headers, rows, [""] * len(rows), uuid="stats")
-    stats_render = {
-        "md": lambda: report.stats_markdown,
-        "csv": lambda: stats_table.frame(summary).to_csv(index=False),
-        "tex": lambda: tables.latex_table(headers, rows, stats_caption, f"{label}-stats"),
-        "html": lambda: pages.page_html(
-            f"{summary.study}: statistics", [pages.Block("table", html=report.stats_html)]
-        ),
-    }
-    for fmt in options.formats:
-        path = folder / f"stats.{fmt}"
-        path.write_text(stats_render[fmt]())
-        files.append(path)
-    return files + _write_effects(report, options, label)
-
-
-def _write_effects(report: Report, options: ReportOptions, label: str) -> list[Path]:
-    """``effects.<format>``: each factor against its control, the others held (two factors
-    or more)."""
-    summary = report.summary
-    headers, rows = stats_table.effects_grid(summary)
-    if not rows:
-        return []
-    level = stats_table.level_text(summary.alpha)
-    caption = (
-        f"{summary.study}: the effect of each factor with the others held: every configuration "
-        f"minus its control (the same but for one factor, at the baseline's level), paired by "
-        f"seed, its {level} interval and the paired t-test (verdict at alpha {summary.alpha:g})."
+    report.stats_markdown, report.stats_html, written = _write_grid(
+        GridFiles("stats", "statistics", headers, rows, stats_caption, label),
+        stats_table.frame(summary).to_csv(index=False),
+        report,
+        options,
     )
-    report.effects_markdown = tables.markdown_table(headers, rows)
-    report.effects_html = tables.html_table(headers, rows, [""] * len(rows), uuid="effects")
+    files += written
+    headers, rows = stats_table.effects_grid(summary)
+    if rows:  # two factors or more: each against its control, the others held
+        effects_caption = (
+            f"{summary.study}: the effect of each factor with the others held: every "
+            "configuration minus its control (the same but for one factor, at the baseline's "
+            f"level), paired by seed, its {level} interval and the paired t-test (verdict at "
+            f"alpha {summary.alpha:g})."
+        )
+        report.effects_markdown, report.effects_html, written = _write_grid(
+            GridFiles("effects", "effects", headers, rows, effects_caption, label),
+            summary.effects.to_csv(index=False),
+            report,
+            options,
+        )
+        files += written
+    return files
+
+
+@dataclass(frozen=True)
+class GridFiles:
+    """A table of display cells written as ``<name>.<format>``."""
+
+    name: str  # file stem, HTML uuid and LaTeX label suffix
+    title: str  # the HTML page's title after the study's name
+    headers: list[str]
+    rows: list[list[tables.Cell]]
+    caption: str  # LaTeX
+    label: str  # the study's LaTeX label
+
+
+def _write_grid(
+    grid: GridFiles, csv_text: str, report: Report, options: ReportOptions
+) -> tuple[str, str, list[Path]]:
+    """``(markdown, html, files)``: the table in every format asked for (rendered once)."""
+    markdown = tables.markdown_table(grid.headers, grid.rows)
+    html = tables.html_table(grid.headers, grid.rows, [""] * len(grid.rows), uuid=grid.name)
     render = {
-        "md": lambda: report.effects_markdown,
-        "csv": lambda: summary.effects.to_csv(index=False),
-        "tex": lambda: tables.latex_table(headers, rows, caption, f"{label}-effects"),
+        "md": lambda: markdown,
+        "csv": lambda: csv_text,
+        "tex": lambda: tables.latex_table(
+            grid.headers, grid.rows, grid.caption, f"{grid.label}-{grid.name}"
+        ),
         "html": lambda: pages.page_html(
-            f"{summary.study}: effects", [pages.Block("table", html=report.effects_html)]
+            f"{report.summary.study}: {grid.title}", [pages.Block("table", html=html)]
         ),
     }
     files = []
     for fmt in options.formats:
-        path = report.folder / f"effects.{fmt}"
+        path = report.folder / f"{grid.name}.{fmt}"
         path.write_text(render[fmt]())
         files.append(path)
-    return files
+    return markdown, html, files
 
 
 def _write_pages(report: Report, blocks: list[pages.Block], options: ReportOptions) -> None:
