@@ -9,6 +9,7 @@ import pandas as pd
 from mats_lab.report.reference import (
     compare_verdicts,
     compare_with_reference,
+    effect_line,
     find_reference,
     reference_markdown,
     verdicts_markdown,
@@ -80,6 +81,41 @@ def test_verdicts_are_paired_by_configuration_and_metric(tmp_path):
     assert frame["this run"].tolist()[0] == "no evidence (p=0.08)"
     assert frame["reference"].tolist()[1] == "worse (p=0.02)"
     text = verdicts_markdown(frame, tmp_path)
-    assert text.splitlines()[0].endswith("2 of 3 the same") and "**no**" in text
+    assert text.splitlines()[0].endswith("2 of 3 the same, 0 opposite") and "**no**" in text
     empty = verdicts_markdown(compare_verdicts(run.head(1), ref), tmp_path)
     assert "none tested in both" in empty
+    flipped = run.assign(verdict=["baseline", "worse", "worse", "no evidence", "n<2"])
+    text = verdicts_markdown(compare_verdicts(flipped, ref), tmp_path)
+    assert text.splitlines()[0].endswith("2 of 3 the same, 1 opposite")  # b: better -> worse
+
+
+def test_effect_verdicts_are_paired_by_factor_change_held_and_metric(tmp_path):
+    def effects(rows):
+        return pd.DataFrame(
+            [
+                {"factor": f, "change": c, "held": h, "metric": "val/acc/top1", "verdict": v,
+                 "p": p}
+                for f, c, h, v, p in rows
+            ]
+        )  # fmt: skip
+
+    ref = effects([
+        ("pretrain", "mats vs none", "keep_ratio=0.3", "no evidence", 0.75),
+        ("pretrain", "mats vs none", "keep_ratio=1.0", "worse", 0.001),
+        ("keep_ratio", "0.3 vs 1.0", "pretrain=mats", "better", 0.0001),
+    ])  # fmt: skip
+    run = effects([
+        ("keep_ratio", "0.3 vs 1.0", "pretrain=mats", "better", 0.003),
+        ("pretrain", "mats vs none", "keep_ratio=1.0", "no evidence", 0.2),
+        ("pretrain", "mats vs none", "keep_ratio=0.3", "no evidence", 0.5),
+    ])  # fmt: skip
+    frame = compare_verdicts(run, ref, name=effect_line)
+    assert frame["configuration"].tolist() == [
+        "keep_ratio 0.3 vs 1.0, at pretrain=mats",
+        "pretrain mats vs none, at keep_ratio=1.0",
+        "pretrain mats vs none, at keep_ratio=0.3",
+    ]
+    assert frame["same"].tolist() == [True, False, True]
+    text = verdicts_markdown(frame, tmp_path, "Effects of each factor, the others held")
+    assert text.startswith("Effects of each factor, the others held, this run and the reference")
+    assert text.splitlines()[0].endswith("2 of 3 the same, 0 opposite")

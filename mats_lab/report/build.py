@@ -27,6 +27,7 @@ from mats_lab.report.collect import (
 from mats_lab.report.reference import (
     compare_verdicts,
     compare_with_reference,
+    effect_line,
     find_reference,
     machine_line,
     reference_markdown,
@@ -420,6 +421,13 @@ def write_reference(report: Report, reference: Path) -> str:
     if theirs.is_file():  # the reference has statistics too: did the verdicts hold?
         verdicts = compare_verdicts(stats_table.frame(report.summary), pd.read_csv(theirs))
         text += "\n" + verdicts_markdown(verdicts, found.parent)
+    their_effects = found.parent / "effects.csv"
+    if their_effects.is_file() and not report.summary.effects.empty:
+        effects = compare_verdicts(
+            report.summary.effects, pd.read_csv(their_effects), name=effect_line
+        )
+        what = "Effects of each factor, the others held"
+        text += "\n" + verdicts_markdown(effects, found.parent, what)
     path = report.folder / "reference.md"
     path.write_text(text)
     report.files.append(path)

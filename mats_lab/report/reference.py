@@ -7,6 +7,7 @@ side, so a replication (another seed set, another machine) shows which conclusio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from mats_lab.report.stores import complete_machines
 __all__ = [
     "compare_verdicts",
     "compare_with_reference",
+    "effect_line",
     "find_reference",
     "machine_line",
     "reference_markdown",
@@ -90,20 +92,34 @@ def reference_markdown(frame: pd.DataFrame, reference: Path) -> str:
     return f"{head}\n\n{shown.to_markdown(index=False, disable_numparse=True)}\n"
 
 
-def compare_verdicts(run: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
-    """``configuration, metric, reference, this run, same`` for every (configuration, metric)
-    both ``stats.csv`` frames test against their baseline, in the run's row order; a verdict
-    cell reads ``worse (p=0.02)``. Rows without a test on either side (the baseline itself,
-    fewer than 2 paired seeds) are left out."""
+def _configuration(row: pd.Series) -> str:
+    return str(row["configuration"])
+
+
+def effect_line(row: pd.Series) -> str:
+    """An ``effects.csv`` line's name: ``pretrain mats vs none, at keep_ratio=0.3``."""
+    return f"{row['factor']} {row['change']}, at {row['held']}"
+
+
+def compare_verdicts(
+    run: pd.DataFrame,
+    reference: pd.DataFrame,
+    name: Callable[[pd.Series], str] = _configuration,
+) -> pd.DataFrame:
+    """``configuration, metric, reference, this run, same`` for every (line, metric) both
+    frames test: two ``stats.csv`` (a line per configuration against the baseline) or, with
+    ``name=effect_line``, two ``effects.csv`` (a line per factor change against its control);
+    in the run's row order; a verdict cell reads ``worse (p=0.02)``. Lines without a test on
+    either side (the baseline itself, fewer than 2 paired seeds) are left out."""
     tested = {"better", "worse", "no evidence"}
     ref = {
-        (str(r["configuration"]), str(r["metric"])): r
+        (name(r), str(r["metric"])): r
         for _, r in reference.iterrows()
         if str(r["verdict"]) in tested
     }
     rows = []
     for _, row in run.iterrows():
-        key = (str(row["configuration"]), str(row["metric"]))
+        key = (name(row), str(row["metric"]))
         if str(row["verdict"]) not in tested or key not in ref:
             continue
         theirs = ref[key]
@@ -124,17 +140,23 @@ def _verdict(row: pd.Series) -> str:
     return str(row["verdict"]) if pd.isna(p) else f"{row['verdict']} (p={float(p):.2g})"
 
 
-def verdicts_markdown(frame: pd.DataFrame, reference: Path) -> str:
-    """The verdict comparison as Markdown, headed by how many verdicts are the same."""
+def verdicts_markdown(
+    frame: pd.DataFrame, reference: Path, what: str = "Verdicts against the baseline"
+) -> str:
+    """The verdict comparison as Markdown, headed by how many verdicts are the same and how
+    many are opposite (better in one, worse in the other)."""
     if frame.empty:
         return (
-            f"Verdicts against the baseline: none tested in both this run and {reference} "
+            f"{what}: none tested in both this run and {reference} "
             "(a test needs at least 2 seeds of a configuration and of the baseline).\n"
         )
     same = int(frame["same"].sum())
+    words = [str(a).split(" (")[0] + "/" + str(b).split(" (")[0]
+             for a, b in zip(frame["reference"], frame["this run"], strict=True)]  # fmt: skip
+    opposite = sum(w in ("better/worse", "worse/better") for w in words)
     head = (
-        f"Verdicts against the baseline, this run and the reference in {reference}: "
-        f"{same} of {len(frame)} the same"
+        f"{what}, this run and the reference in {reference}: "
+        f"{same} of {len(frame)} the same, {opposite} opposite"
     )
     shown = frame.assign(same=frame["same"].map({True: "yes", False: "**no**"}))
     return f"{head}\n\n{shown.to_markdown(index=False, disable_numparse=True)}\n"
