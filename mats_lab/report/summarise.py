@@ -384,7 +384,8 @@ def summarise(
         table[f"{col.key}.delta"] = (mean - base) * col.scale if col.kind == "acc" else mean / base
     _statistics(table, complete, labels, columns, chosen, alpha)
     accuracy = [c for c in columns if c.kind == "acc"]
-    effects = simple_effects(table, complete, labels, shown, accuracy, chosen, alpha)
+    factors = [v for v in variables if v in shown] + [p for p in shown if p not in variables]
+    effects = simple_effects(table, complete, labels, factors, accuracy, chosen, alpha)
     others = trials[trials["state"] != "COMPLETE"]
     other_labels = labels[others.index]
     table["excluded"] = [int((other_labels == i).sum()) for i in table.index]
