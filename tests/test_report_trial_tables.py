@@ -140,6 +140,16 @@ def test_trials_need_exactly_one_study(tmp_path):
     assert two.exit_code != 0
 
 
+def test_three_tables_are_numbered_one_after_another(tmp_path):
+    runs = [
+        (tmp_path / n, read_table(write_run(tmp_path / n, n, range(2 * i, 2 * i + 2))))
+        for i, n in enumerate(("a", "b", "c"))
+    ]
+    pooled = pool(runs, ["pretrain", "keep_ratio"], seeds=list(range(6)))
+    assert pooled["trial"].tolist() == list(range(24))  # 8 rows a table, no gaps
+    assert pooled.groupby("study")["trial"].min().to_dict() == {"a": 0, "b": 8, "c": 16}
+
+
 def test_a_written_table_reads_back_as_the_same_trials(tmp_path):
     first = write_run(tmp_path / "first", "factorial", range(0, 3))
     frame = read_table(first)

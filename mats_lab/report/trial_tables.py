@@ -135,7 +135,7 @@ def pool(
                 column = frame[f"params.{name}"]
                 frame[f"params.{name}"] = [_as_listed(v, allowed) for v in column]
         frames.append(frame)
-        offset += int(frame["trial"].max()) + 1 if len(frame) else 0
+        offset = int(frame["trial"].max()) + 1 if len(frame) else offset  # already shifted
     return tidy(pd.concat(frames, ignore_index=True).to_dict("records"))
 
 
