@@ -78,7 +78,7 @@ def test_two_runs_pool_into_one_six_seed_report(tmp_path):
     assert set(trials["study"]) == {"factorial", "factorial_replica"}
     page = (folder / "index.md").read_text()
     assert "Numbers from trial tables (2 runs pooled)" in page
-    assert "--trials" in page  # the command that made it, for the reader to rerun
+    assert "--trials" in page and "--no-tokens" in page  # the command, to rerun as it ran
     assert "## The effect of each factor, the others held" in page
     effects = pd.read_csv(folder / "effects.csv")
     line = effects[(effects["metric"] == "val/acc/top1") & (effects["factor"] == "pretrain")]

@@ -65,7 +65,9 @@ def _command(studies: list[str] | None, given: dict) -> str:
         "out": Path("reports"), "formats": "md,csv,tex,html", "tokens": True, "alpha": 0.05,
     }  # fmt: skip
     for name, value in given.items():
-        if name == "studies" or value is None or value is False or defaults.get(name) == value:
+        if name == "studies" or value is None or defaults.get(name) == value:
+            continue
+        if value is False and name != "tokens":  # --no-tokens is the one False that is typed
             continue
         flag = "--" + {"formats": "format", "tokens": "no-tokens"}.get(name, name.replace("_", "-"))
         if isinstance(value, list):  # a repeatable option: once per value
