@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from mats_lab.report.stats import Paired, paired_rows, seed_table, verdict
+from mats_lab.report.stats import paired, seed_table, verdict
 
 __all__ = ["COLUMNS", "simple_effects"]
 
@@ -71,8 +71,7 @@ def simple_effects(
         for factor, label, control in pairs:
             if label not in per_seed.index or control not in per_seed.index:
                 continue
-            one = paired_rows(per_seed.loc[[label]], per_seed.loc[control], alpha).iloc[0]
-            result = Paired(int(one["pairs"]), one["diff"], one["low"], one["high"], one["p"])
+            result = paired(per_seed.loc[label], per_seed.loc[control], alpha)
             held = ", ".join(f"{f}={cells[label][f]}" for f in factors if f != factor)
             lines.append(
                 {
