@@ -78,6 +78,7 @@ def test_verdicts_are_paired_by_configuration_and_metric(tmp_path):
         ("b", "val/acc/top1"), ("a", "val/acc/top1"), ("a", "test/acc/top1"),
     ], "the run's order; no baseline, no untested row, no row the other lacks"  # fmt: skip
     assert frame["same"].tolist() == [False, True, True]
+    assert not frame["opposite"].any(), "no evidence against better is not opposite"
     assert frame["this run"].tolist()[0] == "no evidence (p=0.08)"
     assert frame["reference"].tolist()[1] == "worse (p=0.02)"
     text = verdicts_markdown(frame, tmp_path)
@@ -85,8 +86,11 @@ def test_verdicts_are_paired_by_configuration_and_metric(tmp_path):
     empty = verdicts_markdown(compare_verdicts(run.head(1), ref), tmp_path)
     assert "none tested in both" in empty
     flipped = run.assign(verdict=["baseline", "worse", "worse", "no evidence", "n<2"])
-    text = verdicts_markdown(compare_verdicts(flipped, ref), tmp_path)
-    assert text.splitlines()[0].endswith("2 of 3 the same, 1 opposite")  # b: better -> worse
+    flipped_frame = compare_verdicts(flipped, ref)
+    assert flipped_frame["opposite"].tolist() == [True, False, False]  # b: better -> worse
+    text = verdicts_markdown(flipped_frame, tmp_path)
+    assert text.splitlines()[0].endswith("2 of 3 the same, 1 opposite")
+    assert "**no: opposite**" in text and "opposite |" not in text.splitlines()[2]
 
 
 def test_effect_verdicts_are_paired_by_factor_change_held_and_metric(tmp_path):

@@ -19,7 +19,8 @@ from typing import Any
 
 import pandas as pd
 
-from mats_lab.report.stats import paired, seed_table, verdict
+from mats_lab.report.cells import cell_text
+from mats_lab.report.stats import paired, verdict
 
 __all__ = ["COLUMNS", "simple_effects"]
 
@@ -29,14 +30,9 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-def _text(value: Any) -> str:
-    return "" if value is None or value is pd.NA or value != value else str(value)
-
-
 def simple_effects(
     table: pd.DataFrame,
-    complete: pd.DataFrame,
-    labels: pd.Series,
+    per_seed: dict[str, pd.DataFrame],
     factors: list[str],
     columns: list[Any],
     baseline: str | None,
@@ -45,12 +41,13 @@ def simple_effects(
     """One line per (factor, configuration off the baseline's level of it, metric) whose
     control exists: :data:`COLUMNS`, differences in the metric's own unit (configuration minus
     control). ``table``: the summary table (index: configuration label, a column per factor);
-    ``complete``: the COMPLETE trials, ``labels`` their configuration labels; ``columns``: the
-    accuracy :class:`~mats_lab.report.summarise.Column` s. Empty for fewer than two factors or
-    no baseline."""
+    ``per_seed``: for each column's metric, its ``(R, S)`` value by configuration label and
+    seed (:func:`~mats_lab.report.stats.seed_table`); ``columns``: the accuracy
+    :class:`~mats_lab.report.summarise.Column` s. Empty for fewer than two factors or no
+    baseline."""
     if baseline is None or len(factors) < 2 or baseline not in table.index:
         return pd.DataFrame(columns=COLUMNS)
-    cells = {str(label): {f: _text(row[f]) for f in factors} for label, row in table.iterrows()}
+    cells = {str(label): {f: cell_text(row[f]) for f in factors} for label, row in table.iterrows()}
     by_cells = {tuple(c[f] for f in factors): label for label, c in cells.items()}
     base = cells[baseline]
     pairs: list[tuple[str, str, str]] = []  # (factor, configuration, control)
@@ -64,14 +61,13 @@ def simple_effects(
                 pairs.append((factor, label, control))
     if not pairs:
         return pd.DataFrame(columns=COLUMNS)
-    rows = labels[complete.index]
     lines = []
     for col in columns:
-        per_seed = seed_table(complete[col.metric], rows, complete["seed"])
+        values = per_seed[col.metric]
         for factor, label, control in pairs:
-            if label not in per_seed.index or control not in per_seed.index:
+            if label not in values.index or control not in values.index:
                 continue
-            result = paired(per_seed.loc[label], per_seed.loc[control], alpha)
+            result = paired(values.loc[label], values.loc[control], alpha)
             held = ", ".join(f"{f}={cells[label][f]}" for f in factors if f != factor)
             lines.append(
                 {

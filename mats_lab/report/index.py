@@ -126,14 +126,13 @@ def shown_url(url: str | None) -> str:
     if not url:
         return ""
     for prefix in ("sqlite:///", "journal://"):
-        if url.startswith(prefix):
-            path = Path(url.removeprefix(prefix))
-            if path.is_absolute() and path.is_relative_to(Path.cwd()):
-                return prefix + str(path.relative_to(Path.cwd()))
+        if url.startswith(prefix) and Path(url.removeprefix(prefix)).is_absolute():
+            return prefix + _shown_path(Path(url.removeprefix(prefix)))
     return url
 
 
 def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it lies under it, else absolute."""
     path = path.absolute()
     return str(path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path)
 

@@ -106,11 +106,12 @@ def compare_verdicts(
     reference: pd.DataFrame,
     name: Callable[[pd.Series], str] = _configuration,
 ) -> pd.DataFrame:
-    """``configuration, metric, reference, this run, same`` for every (line, metric) both
+    """``configuration, metric, reference, this run, same, opposite`` for every (line, metric) both
     frames test: two ``stats.csv`` (a line per configuration against the baseline) or, with
     ``name=effect_line``, two ``effects.csv`` (a line per factor change against its control);
-    in the run's row order; a verdict cell reads ``worse (p=0.02)``. Lines without a test on
-    either side (the baseline itself, fewer than 2 paired seeds) are left out."""
+    in the run's row order; a verdict cell reads ``worse (p=0.02)``; ``opposite``: better in
+    one and worse in the other. Lines without a test on either side (the baseline itself,
+    fewer than 2 paired seeds) are left out."""
     tested = {"better", "worse", "no evidence"}
     ref = {
         (name(r), str(r["metric"])): r
@@ -130,9 +131,11 @@ def compare_verdicts(
                 "reference": _verdict(theirs),
                 "this run": _verdict(row),
                 "same": str(theirs["verdict"]) == str(row["verdict"]),
+                "opposite": {str(theirs["verdict"]), str(row["verdict"])} == {"better", "worse"},
             }
         )
-    return pd.DataFrame(rows, columns=["configuration", "metric", "reference", "this run", "same"])
+    columns = ["configuration", "metric", "reference", "this run", "same", "opposite"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _verdict(row: pd.Series) -> str:
@@ -151,12 +154,12 @@ def verdicts_markdown(
             "(a test needs at least 2 seeds of a configuration and of the baseline).\n"
         )
     same = int(frame["same"].sum())
-    words = [str(a).split(" (")[0] + "/" + str(b).split(" (")[0]
-             for a, b in zip(frame["reference"], frame["this run"], strict=True)]  # fmt: skip
-    opposite = sum(w in ("better/worse", "worse/better") for w in words)
+    opposite = int(frame["opposite"].sum())
     head = (
         f"{what}, this run and the reference in {reference}: "
         f"{same} of {len(frame)} the same, {opposite} opposite"
     )
     shown = frame.assign(same=frame["same"].map({True: "yes", False: "**no**"}))
+    shown.loc[frame["opposite"], "same"] = "**no: opposite**"
+    shown = shown.drop(columns="opposite")
     return f"{head}\n\n{shown.to_markdown(index=False, disable_numparse=True)}\n"

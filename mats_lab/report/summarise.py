@@ -40,13 +40,13 @@ marks are one computation over one frame (the statistics themselves are
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from mats_lab.report.cells import cell_text, missing
 from mats_lab.report.effects import simple_effects
 from mats_lab.report.stats import Paired, intervals, paired_rows, seed_table, verdict
 
@@ -126,21 +126,13 @@ def config_labels(trials: pd.DataFrame, variables: list[str]) -> pd.Series:
     values = trials[[f"params.{v}" for v in names]]
     labels = []
     for row in values.itertuples(index=False):
-        if all(_missing(v) for v in row):
+        if all(missing(v) for v in row):
             labels.append("")
         elif len(names) == 1:
-            labels.append(_text(row[0]))
+            labels.append(cell_text(row[0]))
         else:
-            labels.append(", ".join(f"{n}={_text(v)}" for n, v in zip(names, row, strict=True)))
+            labels.append(", ".join(f"{n}={cell_text(v)}" for n, v in zip(names, row, strict=True)))
     return pd.Series(labels, index=trials.index, dtype=object)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def _text(value: Any) -> str:
-    return "" if _missing(value) else str(value)
 
 
 def choose_columns(complete: pd.DataFrame, stage_names: list[str]) -> list[Column]:
@@ -218,7 +210,7 @@ def pick_baseline(
             return wanted, named_by
         pairs = dict(p.split("=", 1) for p in wanted.replace(" ", "").split(",") if "=" in p)
         for label, (_, row) in zip(labels, table.iterrows(), strict=True):
-            cells = {c: _text(row[c]) for c in config_columns}
+            cells = {c: cell_text(row[c]) for c in config_columns}
             if pairs and all(cells.get(k) == v for k, v in pairs.items()):
                 return label, named_by
             if not pairs and wanted.lower() in (v.lower() for v in cells.values()):
@@ -227,7 +219,7 @@ def pick_baseline(
     rules = [
         (
             "mentions videomae",
-            lambda r: any("videomae" in _text(r[c]).lower() for c in config_columns),
+            lambda r: any("videomae" in cell_text(r[c]).lower() for c in config_columns),
         ),
         ("keeps every token (keep_ratio 1.0)", lambda r: _equals(r, "keep_ratio", 1.0)),
         ("uses tube masking", lambda r: _equals(r, "masking", "tube")),
@@ -241,7 +233,7 @@ def pick_baseline(
 
 
 def _equals(row: pd.Series, name: str, value: Any) -> bool:
-    return name in row.index and not _missing(row[name]) and row[name] == value
+    return name in row.index and not missing(row[name]) and row[name] == value
 
 
 def _excluded(trials: pd.DataFrame, labels: pd.Series) -> pd.DataFrame:
@@ -307,9 +299,12 @@ def _statistics(
     columns: list[Column],
     baseline: str | None,
     alpha: float,
-) -> None:
-    """The interval and paired-test columns of every metric (module docstring), in place."""
+) -> dict[str, pd.DataFrame]:
+    """The interval and paired-test columns of every metric (module docstring), in place;
+    returns each metric's ``(R, S)`` values by configuration and seed (the paired tests'
+    input, which the effects table pairs again)."""
     rows = labels[complete.index]
+    by_metric: dict[str, pd.DataFrame] = {}
     for col in columns:
         key = col.key
         low, high = intervals(
@@ -320,7 +315,8 @@ def _statistics(
         )
         table[f"{key}.ci_lo"] = low
         table[f"{key}.ci_hi"] = high
-        per_seed = seed_table(complete[col.metric], rows, complete["seed"]).reindex(table.index)
+        by_metric[col.metric] = seed_table(complete[col.metric], rows, complete["seed"])
+        per_seed = by_metric[col.metric].reindex(table.index)
         base = per_seed.loc[baseline] if baseline is not None else pd.Series(dtype=float)
         result = paired_rows(per_seed, base, alpha)
         if baseline is not None:  # the baseline against itself: nothing to test
@@ -336,6 +332,7 @@ def _statistics(
             else verdict(Paired(int(r.pairs), r.diff, r.low, r.high, r.p), col.maximize, alpha)
             for label, r in zip(table.index, result.itertuples(), strict=True)
         ]
+    return by_metric
 
 
 def summarise(
@@ -374,7 +371,7 @@ def summarise(
         table[f"{col.key}.mean"] = values.mean()
         table[f"{col.key}.std"] = values.std(ddof=1)
         table[f"{col.key}.n"] = values.count().astype(int)
-    shown = [p for p in ordered if table[p].map(_text).nunique() > 1 or len(table) == 1]
+    shown = [p for p in ordered if table[p].map(cell_text).nunique() > 1 or len(table) == 1]
     fixed = {p: table[p].iloc[0] for p in ordered if p not in shown and len(table)}
     chosen, why = pick_baseline(table, shown or ordered, baseline, baseline_named_by)
     table["baseline"] = [str(i) == chosen for i in table.index]
@@ -382,10 +379,10 @@ def summarise(
         base = table.loc[chosen, f"{col.key}.mean"] if chosen is not None else np.nan
         mean = table[f"{col.key}.mean"]
         table[f"{col.key}.delta"] = (mean - base) * col.scale if col.kind == "acc" else mean / base
-    _statistics(table, complete, labels, columns, chosen, alpha)
+    per_seed = _statistics(table, complete, labels, columns, chosen, alpha)
     accuracy = [c for c in columns if c.kind == "acc"]
     factors = [v for v in variables if v in shown] + [p for p in shown if p not in variables]
-    effects = simple_effects(table, complete, labels, factors, accuracy, chosen, alpha)
+    effects = simple_effects(table, per_seed, factors, accuracy, chosen, alpha)
     others = trials[trials["state"] != "COMPLETE"]
     other_labels = labels[others.index]
     table["excluded"] = [int((other_labels == i).sum()) for i in table.index]

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 
+from mats_lab.report.cells import cell_text, missing
 from mats_lab.report.stats import NO_TEST
 from mats_lab.report.summarise import Column, Summary
 
@@ -89,7 +90,7 @@ def verdict_title(col: Column) -> str:
 
 def fmt_p(p: float) -> str:
     """A p-value: two significant digits, ``<0.001`` below that."""
-    if _missing(p) or math.isnan(p):
+    if missing(p) or math.isnan(p):
         return "–"
     return "<0.001" if p < 0.001 else f"{p:.2g}"
 
@@ -97,20 +98,12 @@ def fmt_p(p: float) -> str:
 def verdict_text(row: pd.Series, col: Column) -> str:
     """``better (p=0.003)``, ``no evidence (p=0.37)``, ``n<2``; empty on the baseline row."""
     word = row.get(f"{col.key}.verdict")
-    if _missing(word) or word == "baseline":
+    if missing(word) or word == "baseline":
         return ""
     if word == NO_TEST:
         return NO_TEST
     p = fmt_p(row[f"{col.key}.p"])
     return f"{word} (p{p})" if p.startswith("<") else f"{word} (p={p})"
-
-
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
-
-
-def _text(value: object) -> str:
-    return "" if _missing(value) else str(value)
 
 
 def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
@@ -127,7 +120,7 @@ def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
             headers.append(verdict_title(col))
     rows = []
     for label, row in t.iterrows():
-        texts = [_text(row[name] if name in row.index else None) for name in config]
+        texts = [cell_text(row[name] if name in row.index else None) for name in config]
         if bool(row["baseline"]):  # marked on its first parameter (a study name is not one)
             mark = next(
                 (
@@ -145,7 +138,7 @@ def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
         for col in summary.columns:
             mean, std = row[f"{col.key}.mean"], row[f"{col.key}.std"]
             text = fmt_number(mean, col)
-            if not _missing(mean) and not _missing(std) and row[f"{col.key}.n"] > 1:
+            if not missing(mean) and not missing(std) and row[f"{col.key}.n"] > 1:
                 text += f" ± {_std(std, col, mean)}"
             delta = "" if bool(row["baseline"]) else _delta(row[f"{col.key}.delta"], col)
             best = str(label) in summary.best.get(col.key, [])
