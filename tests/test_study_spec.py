@@ -280,3 +280,74 @@ def test_when_takes_a_bundle_key_or_its_name_but_not_its_label(tmp_path):
             load_study(write(tmp_path, text))
         else:
             assert "stages.0.when.label: not a variable of space" in error_of(tmp_path, text)
+
+
+BASE_STUDY = f"""name: base
+stages:
+  - {{name: finetune, config: {FT}, knobs: {{epochs: 40}}}}
+space:
+  keep_ratio: {{stages: [finetune], grid: [1.0, 0.3]}}
+  lr: {{low: 0.0001, high: 0.01, log: true}}
+seeds: [0, 1, 2]
+resources: {{devices: 2, cpu_threads: 1}}
+baseline: keep_ratio=1.0
+"""
+
+
+def test_extends_merges_mappings_and_replaces_lists_and_values(tmp_path):
+    (tmp_path / "base.yaml").write_text(BASE_STUDY)
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "replica.yaml").write_text(
+        "extends: ../base.yaml\nname: replica\nseeds: [3, 4]\n"
+        "space: {keep_ratio: {grid: [0.6, 1.0]}, lr: {_delete_: true, grid: [0.001]}}\n"
+        "resources: {devices: 1}\n"
+    )
+    spec = load_study(sub / "replica.yaml")
+    assert spec.name == "replica" and spec.seeds == [3, 4]
+    assert spec.space["keep_ratio"].values == [0.6, 1.0], "the list replaces the base's"
+    assert spec.space["keep_ratio"].stages == ["finetune"], "the mapping keeps the base's keys"
+    assert spec.space["lr"].values == [0.001], "_delete_ drops the base's low/high/log"
+    assert spec.resources.devices == 1 and spec.resources.cpu_threads == 1
+    assert spec.stages[0].knobs == {"epochs": 40} and spec.baseline == "keep_ratio=1.0"
+    # a chain: a file extending the replica gets the base's keys through it
+    (sub / "third.yaml").write_text("extends: replica.yaml\nname: third\nseeds: [9]\n")
+    third = load_study(sub / "third.yaml")
+    assert third.seeds == [9] and third.space["keep_ratio"].values == [0.6, 1.0]
+
+
+def test_extends_errors_name_the_file_and_the_chain(tmp_path):
+    (tmp_path / "base.yaml").write_text(BASE_STUDY)
+    cases = {
+        "extends: missing.yaml\nname: x\n": "extends: no study file",
+        "extends: base.yaml\nseeds: [5]\n": "name: a study that extends base.yaml needs a name",
+        "extends: [base.yaml]\nname: x\n": "extends: expected the path of another study file",
+        "extends: study.yaml\nname: x\n": "extends: study.yaml leads back to itself",
+        "extends: base.yaml\nname: x\nspace: {lr: {_delete_: yes please}}\n": (
+            "space.lr._delete_: expected true or false"
+        ),
+    }
+    for text, message in cases.items():
+        assert message in error_of(tmp_path, text), text
+    # a schema error in the merged mapping names the file run and what it extends
+    text = "extends: base.yaml\nname: x\nresources: {colour: red}\n"
+    error = error_of(tmp_path, text)
+    assert f"(extends {tmp_path / 'base.yaml'})" in error
+    assert "resources.colour: unknown key" in error
+    # a loop through two files
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nname: b\n")
+    with pytest.raises(StudyError, match=r"b\.yaml: extends: a\.yaml leads back to itself"):
+        load_study(tmp_path / "a.yaml")
+
+
+def test_the_replica_and_pooled_studies_are_the_factorial_study_with_other_seeds():
+    root = Path(__file__).resolve().parents[1]
+    studies = root / "studies"
+    first = load_study(studies / "keep_ratio_factorial.yaml").model_dump()
+    for name, seeds in (("replica", [3, 4, 5]), ("pooled", [0, 1, 2, 3, 4, 5])):
+        other = load_study(studies / f"keep_ratio_factorial_{name}.yaml").model_dump()
+        assert other.pop("seeds") == seeds and other.pop("name").endswith(name)
+        assert {k: v for k, v in first.items() if k not in ("seeds", "name", "description")} == {
+            k: v for k, v in other.items() if k != "description"
+        }

@@ -16,6 +16,7 @@ Only pydantic, PyYAML and the standard library are imported here.
 from __future__ import annotations
 
 import math
+import os
 import re
 import string
 from pathlib import Path
@@ -474,13 +475,34 @@ def _messages(error: ValidationError) -> list[str]:
 
 
 def load_study(path: str | Path, fixed: dict[str, Any] | None = None) -> StudySpec:
-    """Read and validate a study file.
+    """Read and validate a study file, with what it ``extends`` merged under it.
 
     ``fixed`` (``--set name=value``) pins a variable to one value for every trial; a name not in
     the space (an alias or a dotted config key) is added to it. Raises :class:`StudyError`
     naming the file and the dotted key.
     """
     path = Path(path)
+    data, chain = _with_bases(path)
+    if fixed:
+        space = data.get("space") or {}
+        if not isinstance(space, dict):
+            raise StudyError(f"{path}: space: expected a mapping")
+        for name, value in fixed.items():
+            old = space.get(name)
+            scope = {"stages": old["stages"]} if isinstance(old, dict) and "stages" in old else {}
+            space[name] = {"grid": [value], **scope}
+        data["space"] = space
+    where = str(path)
+    if len(chain) > 1:
+        where += " (extends " + " -> ".join(str(p) for p in chain[1:]) + ")"
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as exc:
+        lines = _messages(exc)
+        raise StudyError("\n".join(f"{where}: {line}" for line in lines)) from None
+
+
+def _read_mapping(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
@@ -493,17 +515,50 @@ def load_study(path: str | Path, fixed: dict[str, Any] | None = None) -> StudySp
         raise StudyError(f"{path}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from exc
     if not isinstance(data, dict):
         raise StudyError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    if fixed:
-        space = data.get("space") or {}
-        if not isinstance(space, dict):
-            raise StudyError(f"{path}: space: expected a mapping")
-        for name, value in fixed.items():
-            old = space.get(name)
-            scope = {"stages": old["stages"]} if isinstance(old, dict) and "stages" in old else {}
-            space[name] = {"grid": [value], **scope}
-        data["space"] = space
-    try:
-        return StudySpec.model_validate(data)
-    except ValidationError as exc:
-        lines = _messages(exc)
-        raise StudyError("\n".join(f"{path}: {line}" for line in lines)) from None
+    return data
+
+
+def _with_bases(path: Path, below: tuple[Path, ...] = ()) -> tuple[dict[str, Any], list[Path]]:
+    """``path``'s mapping over the study file it ``extends`` (relative to ``path``'s folder),
+    recursively, and the chain of files read (``path`` first). Mappings merge key by key, a
+    mapping holding ``_delete_: true`` replaces the base's instead; lists and scalars replace.
+    ``below``: the files that extend ``path`` (a cycle is an error)."""
+    data = _read_mapping(path)
+    if "extends" not in data:
+        return data, [path]
+    base = data.pop("extends")
+    if not isinstance(base, str) or not base.strip():
+        raise StudyError(f"{path}: extends: expected the path of another study file, got {base!r}")
+    base_path = Path(os.path.normpath(path.parent / base))  # an absolute base stays as it is
+    seen = [p.resolve() for p in (*below, path)]
+    if base_path.resolve() in seen:
+        loop = " -> ".join(str(p) for p in (*below, path, base_path))
+        raise StudyError(f"{path}: extends: {base} leads back to itself ({loop})")
+    if not base_path.is_file():
+        raise StudyError(f"{path}: extends: no study file {base_path}")
+    if "name" not in data:
+        raise StudyError(
+            f"{path}: name: a study that extends {base} needs a name of its own "
+            "(its trials and runs are stored under it)"
+        )
+    merged, chain = _with_bases(base_path, (*below, path))
+    return _merged(merged, data, f"{path}: "), [path, *chain]
+
+
+def _merged(base: dict[str, Any], over: dict[str, Any], where: str) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and "_delete_" in value:
+            flag = value["_delete_"]
+            if not isinstance(flag, bool):
+                raise StudyError(f"{where}{key}._delete_: expected true or false, got {flag!r}")
+            value = {k: v for k, v in value.items() if k != "_delete_"}
+            if flag:
+                out[key] = value
+                continue
+        old = out.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            out[key] = _merged(old, value, f"{where}{key}.")
+        else:
+            out[key] = value
+    return out
