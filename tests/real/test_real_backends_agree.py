@@ -25,6 +25,12 @@ def _clip(name: str) -> Path:
     return path
 
 
+def _frame_diffs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``(N,)``: the mean absolute difference of every pair of ``(N, H, W, 3) uint8`` frames,
+    frame by frame (a float copy of a whole 377-frame 768x432 clip takes 1.5 GB)."""
+    return np.array([np.abs(x.astype(np.int16) - y).mean() for x, y in zip(a, b, strict=True)])
+
+
 def _backends() -> tuple[str, ...]:
     found = available_backends()
     require("decord" in found, "decord is not installed (x86-64 only)")
@@ -38,10 +44,10 @@ def test_every_frame_matches_opencv(name: str) -> None:
     assert info.num_frames == CLIPS[name]
     with open_video(path, "opencv") as reader:
         reference = reader.get_frames(range(info.num_frames))  # sequential, position-checked
-    for backend in _backends():
+    for backend in (b for b in _backends() if b != "opencv"):  # opencv is the reference
         with open_video(path, backend) as reader:
             got = reader.get_frames(range(info.num_frames))
-        diff = np.abs(got.astype(np.float32) - reference).mean(axis=(1, 2, 3))  # (N,)
+        diff = _frame_diffs(got, reference)  # (N,)
         assert diff.max() < 1.0, f"{backend} differs from opencv on {name}: {diff.round(2)}"
     # consecutive frames differ, so a shift by one frame would not pass unnoticed
     steps = np.abs(np.diff(reference[:20].astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
