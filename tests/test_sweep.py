@@ -327,3 +327,91 @@ def test_a_rerun_resumes_the_killed_trial_before_any_new_point(tmp_path):
     ran = {s["key"] for s in done[0].user_attrs["stages"]}
     assert ran == killed, "the killed trial, resumed from its checkpoint, went first"
     assert "resuming from checkpoint" in (stages / killed.pop() / "stage.log").read_text()
+
+
+def _checkout(tmp_path: Path, name: str, store: Path, study: str = "t") -> Path:
+    """A study file in a checkout of its own at ``tmp_path/name`` (a copy of mm_configs/),
+    pre-training then fine-tuning (fake), its stages in the shared ``store``."""
+    import shutil
+
+    root = tmp_path / name
+    if not (root / "mm_configs").is_dir():
+        shutil.copytree(Path(__file__).resolve().parents[1] / "mm_configs", root / "mm_configs")
+    stages = [
+        {"name": "pretrain", "config": PT, "overrides": {"fake.duration": 0.2}},
+        {"name": "finetune", "config": FT, "load_from": "pretrain",
+         "overrides": {"fake.duration": 0.2}},
+    ]  # fmt: skip
+    path = root / "studies" / f"{study}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": study, "stages": stages, "command": FAKE,
+                "space": {"keep_ratio": {"grid": [0.3, 0.6], "stages": ["finetune"]}},
+                "resources": {"devices": 2}, "stage_store": str(store),
+            }
+        )
+    )  # fmt: skip
+    return path
+
+
+def _reused(path: Path, study: str = "t") -> list[list[bool]]:
+    from mats_lab.lab.study import open_storage
+
+    journal = path.parent / "runs" / path.stem / "optuna.journal"
+    found = optuna.load_study(study_name=study, storage=open_storage(f"journal://{journal}"))
+    return [[s["reused"] for s in t.user_attrs["stages"]] for t in found.get_trials()]
+
+
+def test_a_checkout_elsewhere_reuses_the_stages_of_a_shared_store(tmp_path):
+    """Stage keys name configs relative to the repository, so a second machine (or clone)
+    whose checkout sits at another path reuses what the first trained."""
+    store = tmp_path / "store"
+    first, second = _checkout(tmp_path, "a", store), _checkout(tmp_path, "b", store)
+    assert run_sweep(first)[0] == 0
+    trained = sorted(p.name for p in (store / "stages").iterdir())
+    assert len(trained) == 3  # one pre-training, two fine-tunings
+    code, out = run_sweep(second)
+    assert code == 0, out
+    assert _reused(second) == [[True, True], [True, True]], out
+    assert sorted(p.name for p in (store / "stages").iterdir()) == trained
+    assert all((store / "stages" / k / "attempts").read_text() == "1" for k in trained)
+
+
+def test_stages_kept_under_their_old_keys_are_adopted_and_their_checkpoints_found(tmp_path):
+    """A store written before keys were portable (the config's absolute path in the key):
+    the sweep renames each folder to its new key and finds the checkpoint a finished
+    pre-training recorded under its old folder's path."""
+    from mats_lab.lab.space import grid_points, plan_stages
+    from mats_lab.protocol.layout import find_root
+
+    store = tmp_path / "store"
+    path = _checkout(tmp_path, "a", store)
+    assert run_sweep(path)[0] == 0
+    spec = load_study(path)
+    plans = {p.key: p for point in grid_points(spec)
+             for p in plan_stages(spec, point, find_root(path), spec.command)}  # fmt: skip
+    stages = store / "stages"
+    for key, plan in plans.items():
+        assert plan.legacy_key and plan.legacy_key != key
+        old = stages / plan.legacy_key
+        (stages / key).rename(old)
+        for name in ("result.json", "last_checkpoint"):  # as the old folder wrote them
+            file = old / name
+            file.write_text(file.read_text().replace(str(stages / key), str(old)))
+    for key in (k for k in plans if k.startswith("finetune-")):  # fine-tune again, from it
+        import shutil
+
+        shutil.rmtree(stages / plans[key].legacy_key)
+    second = _checkout(tmp_path, "a", store, study="u")  # the same checkout, a new study
+    code, out = run_sweep(second)
+    assert code == 0, out
+    assert "adopted from" in out
+    assert sorted(p.name for p in stages.iterdir()) == sorted(plans)
+    assert _reused(second, "u") == [[True, False], [True, False]], out
+    pretrain = next(k for k in plans if k.startswith("pretrain-"))
+    for key in (k for k in plans if k.startswith("finetune-")):
+        result = json.loads((stages / key / "result.json").read_text())
+        assert result["load_from"].startswith(str(stages / pretrain) + "/"), result["load_from"]
+        assert Path(result["load_from"]).is_file()

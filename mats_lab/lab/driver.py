@@ -38,7 +38,7 @@ from mats_lab.lab.space import Point, StagePlan, grid_points, plan_stages, sugge
 from mats_lab.lab.stagelocks import StageLocks
 from mats_lab.lab.tracking import Tracker
 from mats_lab.protocol.exits import CONFIG_ERROR
-from mats_lab.protocol.layout import StageFiles, stage_dir
+from mats_lab.protocol.layout import StageFiles, adopt_stage, relocated, stage_dir
 from mats_lab.protocol.records import StageResult, read_result
 from mats_lab.protocol.spec import StudySpec
 
@@ -181,7 +181,7 @@ class StudyDriver:
         self.started_trials += 1
         order = self.started_trials
         try:
-            plans = plan_stages(self.spec, point, self.root, self.spec.command)
+            plans = self._plan(point)
         except KeyError as exc:
             self.fail(TrialRun(trial, point, []), f"cannot plan the trial: {exc}", st.CONFIG)
             return None
@@ -189,10 +189,20 @@ class StudyDriver:
             st.record_heartbeat(self.study, trial)
         return TrialRun(trial, point, plans, order=order)
 
+    def _plan(self, point: Point) -> list[StagePlan]:
+        """:func:`plan_stages` (KeyError as it raises), first adopting any of the stages kept
+        under its key from before keys were portable (not while another worker runs it)."""
+        plans = plan_stages(self.spec, point, self.root, self.spec.command)
+        for plan in plans:
+            if plan.legacy_key and not self.locks.taken_elsewhere(plan.legacy_key):
+                if adopt_stage(self.stages, plan.legacy_key, plan.key):
+                    self.say(f"stage {plan.key}: adopted from {plan.legacy_key} (the old key)")
+        return plans
+
     def plans_of(self, point: Point) -> list[StagePlan]:
         """The stages of ``point``'s trial (none when it cannot be planned)."""
         try:
-            return plan_stages(self.spec, point, self.root, self.spec.command)
+            return self._plan(point)
         except KeyError:
             return []
 
@@ -207,7 +217,7 @@ class StudyDriver:
             if point is None:
                 continue
             try:
-                plans = plan_stages(self.spec, point, self.root, self.spec.command)
+                plans = self._plan(point)
             except KeyError:
                 continue
             for plan in plans:
@@ -244,7 +254,7 @@ class StudyDriver:
         head = min(queued, key=lambda t: t.number)
         try:
             point = st.point_of(self.spec, head)
-            plans = plan_stages(self.spec, point, self.root, self.spec.command)
+            plans = self._plan(point)
         except KeyError:
             return 0  # asked, it fails as a config error at once
         for plan in plans:
@@ -306,7 +316,9 @@ class StudyDriver:
     def _take_result(
         self, run: TrialRun, plan: StagePlan, result: StageResult, reused: bool
     ) -> None:
-        run.results[plan.name] = result
+        # its checkpoint where the stage is now (a store mounted elsewhere, an adopted stage)
+        moved = relocated(result.checkpoint, stage_dir(self.stages, plan.key))
+        run.results[plan.name] = result.model_copy(update={"checkpoint": moved})
         run.stage_meta.append(self._meta(plan, result, reused))
         if reused:
             self.say(f"trial {run.number}: stage {plan.name} reused ({plan.key})")

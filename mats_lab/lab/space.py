@@ -69,6 +69,9 @@ class StagePlan:
     load_from: str | None  # name of the stage whose checkpoint this one loads
     test: bool
     key: str = field(default="")  # filled by plan_stages
+    #: the key before it was portable (the config's absolute path in it): a stage folder
+    #: under that name is adopted (renamed) by the sweep; "" where the two are the same
+    legacy_key: str = field(default="")
     devices: int = 1  # devices (ranks) the stage runs on at once
 
 
@@ -179,13 +182,20 @@ def config_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def _stage_key(name: str, material: dict[str, Any]) -> str:
+    text = json.dumps(material, sort_keys=True, default=str)
+    return f"{name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
 def plan_stages(
     spec: StudySpec, point: Point, root: Path, command: list[str] | None = None
 ) -> list[StagePlan]:
     """The stages of ``point``'s trial with their keys; ``root`` resolves relative configs."""
     plans: list[StagePlan] = []
     keys: dict[str, str] = {}
+    legacy_keys: dict[str, str] = {}
     fields = {f for stage in spec.stages for f in placeholders(stage.config)}
+    top = root.resolve()
     for stage in spec.stages:
         if not _runs(stage.when, point):
             continue  # not for this point; a stage that loads from it starts from scratch
@@ -209,22 +219,24 @@ def plan_stages(
             else:
                 knobs[name] = value
         load_from = stage.load_from if stage.load_from in keys else None
-        upstream = keys.get(load_from) if load_from else None
         material = {
             "config": config_digest(config),
-            "path": str(config),
+            # relative to the repository, so that checkouts at other paths (another machine,
+            # another clone) share and pool stage folders
+            "path": str(config.relative_to(top) if config.is_relative_to(top) else config),
             "overrides": overrides,
             "knobs": knobs,
             "seed": point.seed,
-            "upstream": upstream,
+            "upstream": keys.get(load_from) if load_from else None,
             "test": stage.test,
             "command": command,
         }
         if stage.devices != 1:  # only then: the keys of one-device stages stay as they were
             material["devices"] = stage.devices
-        text = json.dumps(material, sort_keys=True, default=str)
-        key = f"{stage.name}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-        keys[stage.name] = key
+        legacy = dict(material, path=str(config))
+        legacy["upstream"] = legacy_keys.get(load_from) if load_from else None
+        key, legacy_key = _stage_key(stage.name, material), _stage_key(stage.name, legacy)
+        keys[stage.name], legacy_keys[stage.name] = key, legacy_key
         plans.append(
             StagePlan(
                 name=stage.name,
@@ -236,6 +248,7 @@ def plan_stages(
                 load_from=load_from,
                 test=stage.test,
                 key=key,
+                legacy_key=legacy_key if legacy_key != key else "",
                 devices=stage.devices,
             )
         )

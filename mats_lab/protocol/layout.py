@@ -32,6 +32,8 @@ __all__ = [
     "find_root",
     "journal_path",
     "stage_dir",
+    "adopt_stage",
+    "relocated",
     "stage_lock",
     "stage_root",
     "study_folder",
@@ -79,6 +81,30 @@ def default_tracking(folder: Path) -> str:
 def stage_dir(folder: Path, key: str) -> Path:
     """The work dir of the stage with ``key`` in a study folder."""
     return folder / "stages" / key
+
+
+def adopt_stage(folder: Path, old: str, new: str) -> bool:
+    """Rename the stage work dir ``old`` of a study folder (or stage store) to ``new`` when only
+    the old one exists: a stage stored under its key from before keys were portable. True when
+    renamed; False when there is nothing to adopt or another process took it first."""
+    source, target = stage_dir(folder, old), stage_dir(folder, new)
+    if target.exists() or not source.is_dir():
+        return False
+    try:
+        source.rename(target)
+    except OSError:  # renamed (or removed) by another worker in between
+        return False
+    return True
+
+
+def relocated(path: str | None, work_dir: Path) -> str | None:
+    """A file a stage recorded by absolute path (its checkpoint) after its work dir moved (a
+    stage store mounted elsewhere, an adopted stage): the file of the same name in
+    ``work_dir`` when the recorded one is gone; else ``path`` as it is."""
+    if not path or Path(path).exists():
+        return path
+    moved = work_dir / Path(path).name
+    return str(moved) if moved.is_file() else path
 
 
 def stage_lock(folder: Path, key: str) -> Path:
@@ -140,7 +166,7 @@ class StageFiles:
     def checkpoint(self) -> str | None:
         """The newest checkpoint named by the marker, when that file exists."""
         if self.last_checkpoint.is_file():
-            path = self.last_checkpoint.read_text().strip()
+            path = relocated(self.last_checkpoint.read_text().strip(), self.work_dir)
             if path and Path(path).is_file():
                 return path
         return None
