@@ -12,11 +12,12 @@ other seeds (``--synth-seeds``, default 1-5: 1000 clips, none of them in the see
 the study trained and tested on); the clips of every seed come from the same generator, so
 they are the same distribution. For every COMPLETE trial of ``--trials`` (a report's
 ``trials.csv``), the study plan (:func:`mats_lab.lab.space.plan_stages`, with ``--root`` the
-checkout the study ran in, since stage keys carry the config's absolute path) names its
-tested stage; that stage's last checkpoint goes through its own config's test pipeline and
-``AccMetric`` (an MMEngine ``Runner.test``, data loading in the process). The table written
-to ``OUT/trials.csv`` is the input table with ``metrics.test/acc/top1`` and ``top5`` replaced
-by the held-out ones (the input's are kept as ``metrics.test100/acc/*``)::
+checkout the study ran in: a store from before stage keys were portable is found under the
+old keys, which carry the config's absolute path) names its tested stage; that stage's last
+checkpoint goes through its own config's test pipeline and ``AccMetric`` (an MMEngine
+``Runner.test``, data loading in the process). The table written to ``OUT/trials.csv`` is
+the input table with ``metrics.test/acc/top1`` and ``top5`` replaced by the held-out ones
+(the input's are kept as ``metrics.test100/acc/*``)::
 
     OMP_NUM_THREADS=1 python benchmarks/heldout_eval.py studies/keep_ratio_factorial.yaml \\
         --trials reports/keep_ratio_factorial_amd/trials.csv --root /work/x1 --out /tmp/h0
@@ -81,7 +82,11 @@ def tested_stages(study: Path, root: Path, trials: pd.DataFrame) -> dict[int, Pa
         plans = [p for p in plan_stages(spec, point, root) if p.test]
         if plans:
             key = (*(str(point.params[v]) for v in variables), int(point.seed))
-            by_point[key] = stage_dir(stages, plans[-1].key)
+            plan = plans[-1]
+            folder = stage_dir(stages, plan.key)
+            if plan.legacy_key and not folder.exists():  # stored before keys were portable
+                folder = stage_dir(stages, plan.legacy_key)
+            by_point[key] = folder
     found = {}
     for index, row in trials[trials["state"] == "COMPLETE"].iterrows():
         key = (*(str(row[f"params.{v}"]) for v in variables), int(row["seed"]))
