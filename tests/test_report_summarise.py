@@ -97,7 +97,7 @@ def test_baseline_by_convention_and_deltas_in_points_and_ratios():
 def test_baseline_chosen_explicitly_or_by_keep_ratio():
     assert study(STANDARD, baseline="mats-0.3").baseline == "mats-0.3"
     assert study(STANDARD, baseline="keep_ratio=0.6").baseline == "mats-0.6"
-    with pytest.raises(ValueError, match="matches no configuration: videomae, mats-0.6"):
+    with pytest.raises(ValueError, match="matches no configuration: videomae; mats-0.6; mats-0.3"):
         study(STANDARD, baseline="mats-0.9")
     # no VideoMAE label: the configuration keeping every token
     renamed = frame(STANDARD)
@@ -195,3 +195,26 @@ def test_compare_keeps_each_studys_baseline_and_marks_across_studies():
     assert "top1" not in both.best  # no row is supported better than its baseline
     assert both.table["baseline"].sum() == 2
     assert both.alpha == a.alpha == 0.05
+
+
+def test_the_baseline_may_name_a_variable_the_study_holds_at_one_value():
+    """A study file's ``baseline: pretrain=none,keep_ratio=0.3`` where keep_ratio has one
+    value: the table's columns leave it out (it does not vary); the baseline matches by it."""
+    rows = []
+    for n, (pretrain, seed, top1) in enumerate(
+        [("mats", 0, 0.8), ("mats", 1, 0.82), ("none", 0, 0.78), ("none", 1, 0.79)]
+    ):
+        rows.append(
+            {
+                "study": "c", "trial": n, "state": "COMPLETE", "seed": seed,
+                "point_key": f"{pretrain}-{seed}", "params.pretrain": pretrain,
+                "params.keep_ratio": 0.3, "metrics.test/acc/top1": top1,
+            }
+        )  # fmt: skip
+    trials = pd.DataFrame(rows)
+    s = summarise(trials, ["pretrain", "keep_ratio"], baseline="pretrain=none,keep_ratio=0.3")
+    assert s.config_columns == ["pretrain"] and s.fixed == {"keep_ratio": 0.3}
+    assert s.baseline == "pretrain=none, keep_ratio=0.3"
+    labels = "pretrain=mats, keep_ratio=0.3; pretrain=none, keep_ratio=0.3"
+    with pytest.raises(ValueError, match=f"matches no configuration: {labels}"):
+        summarise(trials, ["pretrain", "keep_ratio"], baseline="pretrain=none,keep_ratio=0.6")

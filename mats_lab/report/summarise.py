@@ -211,11 +211,12 @@ def pick_baseline(
         pairs = dict(p.split("=", 1) for p in wanted.replace(" ", "").split(",") if "=" in p)
         for label, (_, row) in zip(labels, table.iterrows(), strict=True):
             cells = {c: cell_text(row[c]) for c in config_columns}
-            if pairs and all(cells.get(k) == v for k, v in pairs.items()):
+            # a pair may name a variable with one value in the study (not in the labels)
+            if pairs and all(k in row.index and cell_text(row[k]) == v for k, v in pairs.items()):
                 return label, named_by
             if not pairs and wanted.lower() in (v.lower() for v in cells.values()):
                 return label, named_by
-        raise ValueError(f"{named_by} {requested!r} matches no configuration: {', '.join(labels)}")
+        raise ValueError(f"{named_by} {requested!r} matches no configuration: {'; '.join(labels)}")
     rules = [
         (
             "mentions videomae",
