@@ -194,9 +194,11 @@ class StudyDriver:
         under its key from before keys were portable (not while another worker runs it)."""
         plans = plan_stages(self.spec, point, self.root, self.spec.command)
         for plan in plans:
-            if plan.legacy_key and not self.locks.taken_elsewhere(plan.legacy_key):
-                if adopt_stage(self.stages, plan.legacy_key, plan.key):
-                    self.say(f"stage {plan.key}: adopted from {plan.legacy_key} (the old key)")
+            old = plan.legacy_key
+            if not old or not stage_dir(self.stages, old).is_dir():  # the common case: a stat
+                continue
+            if not self.locks.taken_elsewhere(old) and adopt_stage(self.stages, old, plan.key):
+                self.say(f"stage {plan.key}: adopted from {old} (the old key)")
         return plans
 
     def plans_of(self, point: Point) -> list[StagePlan]:
