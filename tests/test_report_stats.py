@@ -21,7 +21,15 @@ from typer.testing import CliRunner
 
 from mats_lab.cli.main import app
 from mats_lab.report import index, stats_table, tables
-from mats_lab.report.stats import Paired, paired, paired_rows, seed_interval, seed_table, verdict
+from mats_lab.report.stats import (
+    Paired,
+    paired,
+    paired_rows,
+    seed_interval,
+    seed_table,
+    seeds_for_power,
+    verdict,
+)
 from mats_lab.report.summarise import summarise
 
 T975_2, T95_2, T975_3 = 4.302653, 2.919986, 3.182446
@@ -76,6 +84,23 @@ def test_paired_difference_interval_and_test():
     assert verdict(result, maximize=True) == "better"
     assert verdict(result, maximize=False) == "worse"  # a cost that went up
     assert verdict(result, maximize=True, alpha=0.001) == "no evidence"  # p = 0.0012
+
+
+def test_seeds_for_power_matches_the_published_sample_sizes():
+    """The paired (one-sample) t-test's sample sizes for 80 % power at alpha 0.05, two-sided,
+    from G*Power's tables (Faul et al.): effect size d = 0.5 -> 34, 0.8 -> 15, 1.0 -> 10;
+    the scale of the difference does not matter, only diff / sd."""
+    got = seeds_for_power(np.array([0.5, 0.8, 1.0, -0.05]), np.array([1.0, 1.0, 1.0, 0.05]))
+    assert got.tolist() == [34, 15, 10, 10]
+    # a smaller alpha, more power: more seeds
+    assert seeds_for_power(np.array([0.5]), np.array([1.0]), alpha=0.01, power=0.9)[0] > 34
+    # no spread: 2 seeds decide; no difference, or one too small for 200 seeds: never
+    assert seeds_for_power(np.array([0.1, 0.0, 0.1]), np.array([0.0, 1.0, 1.0])).tolist() == [
+        2, math.inf, math.inf,
+    ]  # fmt: skip
+    assert math.isnan(seeds_for_power(np.array([np.nan]), np.array([1.0]))[0])
+    # the paired test's own figure: differences 0.10, 0.12, 0.08, 0.10 (d = 6.1): 3 seeds
+    assert paired(pd.Series([0.60, 0.64, 0.62, 0.66], index=[0, 1, 2, 3]), BASE).seeds_80 == 3
 
 
 def test_a_seed_run_twice_counts_once_with_its_mean():
@@ -297,7 +322,9 @@ def test_statistics_table_numbers_and_cells():
     cells = {r[0].text: [c.text for c in r] for r in rows}
     mats = cells["recipe=mats, keep_ratio=1.0"]
     assert mats[2:5] == ["3", "62.0 ± 2.0", "[57.0, 67.0]"]
-    assert mats[5:] == ["3", "+10.0", "[+5.0, +15.0]", "0.013", "better"]
+    # differences +0.10, +0.12, +0.08: effect size 5, so 3 seeds give 80 % power
+    assert mats[5:] == ["3", "+10.0", "[+5.0, +15.0]", "0.013", "3", "better"]
+    assert headers[-2] == "seeds for 80 % power"
     assert cells["recipe=videomae, keep_ratio=1.0 (baseline)"][-1] == "baseline"
     markdown = tables.markdown_table(headers, rows)
     assert "| recipe=mats, keep_ratio=1.0" in markdown and "[+5.0, +15.0]" in markdown

@@ -26,7 +26,7 @@ __all__ = ["COLUMNS", "simple_effects"]
 
 COLUMNS = [
     "factor", "change", "held", "configuration", "control", "metric",
-    "pairs", "diff", "diff_lo", "diff_hi", "p", "verdict",
+    "pairs", "diff", "diff_lo", "diff_hi", "p", "seeds_80", "verdict",
 ]  # fmt: skip
 
 
@@ -82,6 +82,7 @@ def simple_effects(
                     "diff_lo": result.low,
                     "diff_hi": result.high,
                     "p": result.p,
+                    "seeds_80": result.seeds_80,
                     "verdict": verdict(result, col.maximize, alpha),
                 }
             )

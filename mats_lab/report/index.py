@@ -214,7 +214,12 @@ def index_blocks(
                 "the mean over seeds (Student's t; none for one seed). Against the baseline: "
                 "the difference configuration minus baseline, paired by seed over the seeds "
                 f"both have (accuracy in points), its {level} interval and the two-sided paired "
-                f"t-test (`scipy.stats.ttest_rel`); verdict at alpha = {s.alpha:g}.",
+                f"t-test (`scipy.stats.ttest_rel`); verdict at alpha = {s.alpha:g}. "
+                "Seeds for 80 % power: a planning figure for the next run, the fewest seeds "
+                f"with which that test at alpha = {s.alpha:g} would call a difference as large "
+                "as this one with probability 0.8, given the spread of the paired differences "
+                "seen here (noncentral t); a verdict on a line that needs more seeds than the "
+                "run has is likely to change when the study is run again.",
             )
         )
     if effects[0]:

@@ -10,6 +10,10 @@
   and the two-sided paired t-test (``scipy.stats.ttest_rel``) — no test with fewer than 2 pairs.
 - :func:`verdict`: ``better`` / ``worse`` (p < alpha, in the metric's direction), ``no evidence``,
   or ``n<2``.
+- :func:`seeds_for_power`: a planning figure for the next run: how many seeds a paired t-test
+  at ``alpha`` needs to call a difference as large as the one observed with 80 % power, given
+  the observed spread of the paired differences (the noncentral t, ``scipy.stats.nct``). It
+  is what a pilot study tells: itself uncertain, and only as good as the observed spread.
 
 The confidence level is ``1 - alpha`` everywhere, so a difference is called better or worse
 exactly when its interval leaves out zero. A difference that is the same in every pair (a
@@ -38,6 +42,7 @@ __all__ = [
     "paired",
     "paired_rows",
     "seed_interval",
+    "seeds_for_power",
     "seed_table",
     "verdict",
 ]
@@ -66,6 +71,8 @@ class Paired:
     low: float
     high: float
     p: float
+    #: seeds a run needs to call a difference this large at 80 % power (inf: none will do)
+    seeds_80: float = math.nan
 
 
 def intervals(
@@ -110,8 +117,8 @@ def seed_table(values: pd.Series, rows: pd.Series, seeds: pd.Series) -> pd.DataF
 
 def paired_rows(table: pd.DataFrame, baseline: pd.Series, alpha: float = 0.05) -> pd.DataFrame:
     """Every row of ``table`` (``(R, S)``: rows x seeds, NaN where missing) minus ``baseline``
-    (``(S',)``, indexed by seed), paired over the seeds both have: ``pairs, diff, low, high, p``
-    per row (see :class:`Paired`)."""
+    (``(S',)``, indexed by seed), paired over the seeds both have: ``pairs, diff, low, high, p,
+    seeds_80`` per row (see :class:`Paired`, :func:`seeds_for_power`)."""
     x = table.to_numpy(float)
     y = baseline.reindex(table.columns).to_numpy(float)
     diffs = x - y[None, :]  # (R, S); NaN where either side lacks the seed
@@ -121,6 +128,7 @@ def paired_rows(table: pd.DataFrame, baseline: pd.Series, alpha: float = 0.05) -
         {"pairs": pairs, "diff": np.nan, "low": np.nan, "high": np.nan, "p": np.nan},
         index=table.index,
     )
+    out["seeds_80"] = np.nan
     some = pairs > 0
     filled = np.where(ok, diffs, 0.0)
     out.loc[some, "diff"] = filled[some].sum(axis=1) / pairs[some]
@@ -144,6 +152,59 @@ def paired_rows(table: pd.DataFrame, baseline: pd.Series, alpha: float = 0.05) -
             out.loc[chosen, "low"] = ci.low
             out.loc[chosen, "high"] = ci.high
             out.loc[chosen, "p"] = test.pvalue
+    tested = pairs >= 2
+    if tested.any():
+        spread = np.nanstd(np.where(ok, diffs, np.nan)[tested], axis=1, ddof=1)
+        spread[exact[tested]] = 0.0
+        out.loc[tested, "seeds_80"] = seeds_for_power(
+            out.loc[tested, "diff"].to_numpy(float), spread, alpha
+        )
+    return out
+
+
+def seeds_for_power(
+    diff: np.ndarray, sd: np.ndarray, alpha: float = 0.05, power: float = 0.8, most: int = 200
+) -> np.ndarray:
+    """``(R,)``: the fewest seeds (pairs, 2 or more) with which a two-sided paired t-test at
+    ``alpha`` has ``power`` against a true mean difference ``diff`` when the paired differences
+    spread with standard deviation ``sd`` (both ``(R,)``); ``inf`` beyond ``most`` seeds or for
+    a zero difference, 2 for a nonzero difference without spread, NaN where ``diff`` or ``sd``
+    is NaN. Power at ``n``: ``P(|T| > t_crit)`` with ``T`` noncentral t, ``n - 1`` degrees of
+    freedom, noncentrality ``diff / sd * sqrt(n)``; it grows with ``n``, so a bisection finds
+    the first ``n``."""
+    diff, sd = np.abs(np.asarray(diff, dtype=float)), np.asarray(sd, dtype=float)
+    out = np.full(diff.shape, np.nan)
+    known = ~np.isnan(diff) & ~np.isnan(sd)
+    out[known & (diff == 0)] = np.inf
+    out[known & (diff > 0) & (sd == 0)] = 2.0
+    todo = known & (diff > 0) & (sd > 0)
+    if not todo.any():
+        return out
+    from scipy import stats
+
+    effect = diff[todo] / sd[todo]
+
+    def power_at(n: np.ndarray) -> np.ndarray:
+        crit = stats.t.ppf(1 - alpha / 2, n - 1)
+        shift = effect * np.sqrt(n)
+        # the far tail (-crit with a large positive shift) is ~0; scipy returns NaN there
+        far = np.nan_to_num(stats.nct.cdf(-crit, n - 1, shift), nan=0.0)
+        return stats.nct.sf(crit, n - 1, shift) + far
+
+    low = np.full(effect.shape, 2.0)  # power_at(low) may already suffice
+    high = np.full(effect.shape, float(most))
+    enough = power_at(high) >= power
+    done = power_at(low) >= power
+    while True:  # invariant: power_at(high) >= power where enough; low < high
+        open_ = enough & ~done & (high - low > 1)
+        if not open_.any():
+            break
+        mid = np.floor((low + high) / 2)
+        ok = power_at(mid) >= power
+        high = np.where(open_ & ok, mid, high)
+        low = np.where(open_ & ~ok, mid, low)
+    found = np.where(done, low, high)
+    out[todo] = np.where(enough, found, np.inf)
     return out
 
 
@@ -153,7 +214,8 @@ def paired(config: pd.Series, baseline: pd.Series, alpha: float = 0.05) -> Paire
     seeds = config.index.union(baseline.index)
     row = paired_rows(pd.DataFrame([config.reindex(seeds)], columns=seeds), baseline, alpha)
     first = row.iloc[0]
-    return Paired(int(first["pairs"]), *(float(first[k]) for k in ("diff", "low", "high", "p")))
+    parts = ("diff", "low", "high", "p", "seeds_80")
+    return Paired(int(first["pairs"]), *(float(first[k]) for k in parts))
 
 
 def verdict(result: Paired, maximize: bool, alpha: float = 0.05) -> str:

@@ -16,7 +16,10 @@ from mats_lab.report.tables import Cell, carries_verdict, fmt_number, fmt_p
 
 __all__ = ["effects_grid", "frame", "grid", "level_text"]
 
-PARTS = ("n", "mean", "std", "ci_lo", "ci_hi", "pairs", "diff", "diff_lo", "diff_hi", "p")
+PARTS = (
+    "n", "mean", "std", "ci_lo", "ci_hi", "pairs", "diff", "diff_lo", "diff_hi", "p", "seeds_80",
+)  # fmt: skip
+POWER_HEADER = "seeds for 80 % power"
 
 
 def level_text(alpha: float) -> str:
@@ -51,6 +54,14 @@ def _num(value: float, col: Column, signed: bool = False) -> str:
     return f"+{text}" if signed and value > 0 else text
 
 
+def seeds_text(value: float | None) -> str:
+    """A :func:`~mats_lab.report.stats.seeds_for_power` figure as a cell: ``12``, ``>200``
+    (no run of up to 200 seeds; a zero difference), or ``–``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return ">200" if math.isinf(value) else str(int(value))
+
+
 def _interval(low: float, high: float, col: Column, signed: bool = False) -> str:
     if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high)):
         return "–"
@@ -62,7 +73,7 @@ def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
     level = level_text(summary.alpha)
     headers = [
         "configuration", "metric", "seeds", "mean ± std", f"{level} CI", "paired seeds",
-        "difference", f"{level} CI of the difference", "p (paired t)", "verdict",
+        "difference", f"{level} CI of the difference", "p (paired t)", POWER_HEADER, "verdict",
     ]  # fmt: skip
     rows = []
     t = summary.table
@@ -83,7 +94,7 @@ def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
                 ),
             ]
             if is_base:
-                cells += [Cell("", numeric=True)] * 4 + [Cell("baseline")]
+                cells += [Cell("", numeric=True)] * 5 + [Cell("baseline")]
             else:
                 cells += [
                     Cell(str(int(get(f"{col.key}.pairs", 0))), numeric=True),
@@ -95,6 +106,7 @@ def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
                         numeric=True,
                     ),
                     Cell(fmt_p(get(f"{col.key}.p")), numeric=True),
+                    Cell(seeds_text(get(f"{col.key}.seeds_80")), numeric=True),
                     Cell(str(get(f"{col.key}.verdict", ""))),
                 ]
             rows.append(cells)
@@ -107,7 +119,7 @@ def effects_grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
     level = level_text(summary.alpha)
     headers = [
         "factor", "change", "others held at", "metric", "paired seeds", "difference",
-        f"{level} CI of the difference", "p (paired t)", "verdict",
+        f"{level} CI of the difference", "p (paired t)", POWER_HEADER, "verdict",
     ]  # fmt: skip
     by_metric = {c.metric.removeprefix("metrics."): c for c in _columns(summary)}
     rows = []
@@ -125,6 +137,7 @@ def effects_grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
                 Cell(_num(line.diff, col, signed=True), numeric=True),
                 Cell(_interval(line.diff_lo, line.diff_hi, col, signed=True), numeric=True),
                 Cell(fmt_p(line.p), numeric=True),
+                Cell(seeds_text(line.seeds_80), numeric=True),
                 Cell(str(line.verdict)),
             ]
         )

@@ -321,12 +321,13 @@ def _statistics(
         base = per_seed.loc[baseline] if baseline is not None else pd.Series(dtype=float)
         result = paired_rows(per_seed, base, alpha)
         if baseline is not None:  # the baseline against itself: nothing to test
-            result.loc[baseline] = [0, np.nan, np.nan, np.nan, np.nan]
+            result.loc[baseline] = [0, np.nan, np.nan, np.nan, np.nan, np.nan]
         table[f"{key}.pairs"] = result["pairs"].astype(int)
         table[f"{key}.diff"] = result["diff"]
         table[f"{key}.diff_lo"] = result["low"]
         table[f"{key}.diff_hi"] = result["high"]
         table[f"{key}.p"] = result["p"]
+        table[f"{key}.seeds_80"] = result["seeds_80"]
         table[f"{key}.verdict"] = [
             "baseline"
             if label == baseline
@@ -381,6 +382,7 @@ def summarise(
         mean = table[f"{col.key}.mean"]
         table[f"{col.key}.delta"] = (mean - base) * col.scale if col.kind == "acc" else mean / base
     per_seed = _statistics(table, complete, labels, columns, chosen, alpha)
+    table = table.copy()  # one block again after a column per statistic and metric
     accuracy = [c for c in columns if c.kind == "acc"]
     factors = [v for v in variables if v in shown] + [p for p in shown if p not in variables]
     effects = simple_effects(table, per_seed, factors, accuracy, chosen, alpha)
