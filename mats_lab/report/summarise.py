@@ -300,41 +300,40 @@ def _statistics(
     columns: list[Column],
     baseline: str | None,
     alpha: float,
-) -> dict[str, pd.DataFrame]:
-    """The interval and paired-test columns of every metric (module docstring), in place;
-    returns each metric's ``(R, S)`` values by configuration and seed (the paired tests'
-    input, which the effects table pairs again)."""
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """The interval and paired-test columns of every metric (module docstring), as a frame on
+    ``table``'s index; and each metric's ``(R, S)`` values by configuration and seed (the
+    paired tests' input, which the effects table pairs again)."""
     rows = labels[complete.index]
     by_metric: dict[str, pd.DataFrame] = {}
+    out: dict[str, Any] = {}
     for col in columns:
         key = col.key
-        low, high = intervals(
+        out[f"{key}.ci_lo"], out[f"{key}.ci_hi"] = intervals(
             table[f"{key}.mean"].to_numpy(float),
             table[f"{key}.std"].to_numpy(float),
             table[f"{key}.n"].to_numpy(float),
             alpha,
         )
-        table[f"{key}.ci_lo"] = low
-        table[f"{key}.ci_hi"] = high
         by_metric[col.metric] = seed_table(complete[col.metric], rows, complete["seed"])
         per_seed = by_metric[col.metric].reindex(table.index)
         base = per_seed.loc[baseline] if baseline is not None else pd.Series(dtype=float)
         result = paired_rows(per_seed, base, alpha)
         if baseline is not None:  # the baseline against itself: nothing to test
             result.loc[baseline] = [0, np.nan, np.nan, np.nan, np.nan, np.nan]
-        table[f"{key}.pairs"] = result["pairs"].astype(int)
-        table[f"{key}.diff"] = result["diff"]
-        table[f"{key}.diff_lo"] = result["low"]
-        table[f"{key}.diff_hi"] = result["high"]
-        table[f"{key}.p"] = result["p"]
-        table[f"{key}.seeds_80"] = result["seeds_80"]
-        table[f"{key}.verdict"] = [
+        out[f"{key}.pairs"] = result["pairs"].astype(int)
+        out[f"{key}.diff"] = result["diff"]
+        out[f"{key}.diff_lo"] = result["low"]
+        out[f"{key}.diff_hi"] = result["high"]
+        out[f"{key}.p"] = result["p"]
+        out[f"{key}.seeds_80"] = result["seeds_80"]
+        out[f"{key}.verdict"] = [
             "baseline"
             if label == baseline
             else verdict(Paired(int(r.pairs), r.diff, r.low, r.high, r.p), col.maximize, alpha)
             for label, r in zip(table.index, result.itertuples(), strict=True)
         ]
-    return by_metric
+    return pd.DataFrame(out, index=table.index), by_metric
 
 
 def summarise(
@@ -381,8 +380,8 @@ def summarise(
         base = table.loc[chosen, f"{col.key}.mean"] if chosen is not None else np.nan
         mean = table[f"{col.key}.mean"]
         table[f"{col.key}.delta"] = (mean - base) * col.scale if col.kind == "acc" else mean / base
-    per_seed = _statistics(table, complete, labels, columns, chosen, alpha)
-    table = table.copy()  # one block again after a column per statistic and metric
+    tests, per_seed = _statistics(table, complete, labels, columns, chosen, alpha)
+    table = pd.concat([table, tests], axis=1)  # at once: a column per statistic and metric
     accuracy = [c for c in columns if c.kind == "acc"]
     factors = [v for v in variables if v in shown] + [p for p in shown if p not in variables]
     effects = simple_effects(table, per_seed, factors, accuracy, chosen, alpha)
