@@ -14,6 +14,8 @@ import yaml
 from benchmark_module import load_benchmark
 from typer.testing import CliRunner
 
+from mats_lab.trial.bench.gpu_check import tiny_data
+
 REPO = Path(__file__).resolve().parents[1]
 FINETUNE = REPO / "mm_configs" / "mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
 
@@ -21,21 +23,6 @@ FINETUNE = REPO / "mm_configs" / "mats_vit-tiny-p8_finetune_8x4x1_motion-synth.p
 @pytest.fixture(scope="module")
 def heldout():
     return load_benchmark("heldout_eval")
-
-
-def tiny_data(root: Path) -> dict:
-    options: dict = {}
-    for split in ("train", "val", "test"):
-        key = f"{split}_dataloader"
-        options |= {
-            f"{key}.dataset.synth_root": str(root),
-            f"{key}.dataset.synth_size": "tiny",
-            f"{key}.dataset.ann_file": str(root / f"{split}_list_videos.txt"),
-            f"{key}.dataset.data_prefix.video": str(root),
-            f"{key}.num_workers": 0,
-            f"{key}.persistent_workers": False,
-        }
-    return options
 
 
 def finished_study(tmp_path: Path) -> tuple[Path, pd.DataFrame]:
