@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 
 from mats_lab.data.synth import ensure_dataset  # noqa: E402
 from mats_lab.lab.space import grid_points, plan_stages  # noqa: E402
-from mats_lab.protocol.layout import stage_dir, stage_root  # noqa: E402
+from mats_lab.protocol.layout import StageFiles, stage_dir, stage_root  # noqa: E402
 from mats_lab.protocol.spec import load_study, study_paths  # noqa: E402
 
 app = typer.Typer(add_completion=False)
@@ -94,7 +94,7 @@ def tested_stages(study: Path, root: Path, trials: pd.DataFrame) -> dict[int, Pa
         if key not in by_point:
             raise HeldoutError(f"{where}: not a grid point of {study}")
         stage = by_point[key]
-        if not (stage / "last_checkpoint").is_file():
+        if StageFiles(stage).checkpoint() is None:
             raise HeldoutError(f"{where}: no finished stage at {stage} (is --root right?)")
         found[index] = stage
     return found
@@ -115,11 +115,12 @@ def own_test_list(stage: Path, out: Path) -> Path:
     return out
 
 
-def synth_size(stage: Path) -> str:
-    """The embedded dataset preset ``stage``'s test split was drawn from."""
+def synth_of(stage: Path) -> tuple[str, int]:
+    """The embedded dataset preset and seed ``stage``'s test split was drawn from."""
     from mmengine.config import Config
 
-    return str(Config.fromfile(str(stage / "config.py")).test_dataloader.dataset.synth_size)
+    dataset = Config.fromfile(str(stage / "config.py")).test_dataloader.dataset
+    return str(dataset.synth_size), int(dataset.synth_seed)
 
 
 def evaluate(stage: Path, ann_file: Path, work: Path) -> dict[str, float]:
@@ -129,7 +130,7 @@ def evaluate(stage: Path, ann_file: Path, work: Path) -> dict[str, float]:
 
     cfg = Config.fromfile(str(stage / "config.py"))
     cfg.work_dir = str(work)
-    cfg.load_from = (stage / "last_checkpoint").read_text().strip()
+    cfg.load_from = StageFiles(stage).checkpoint()  # where it is now, if the folder moved
     cfg.resume = False
     cfg.custom_hooks = []
     cfg.log_level = "WARNING"
@@ -162,7 +163,10 @@ def main(
         typer.echo(f"heldout_eval: {exc}", err=True)
         raise typer.Exit(2) from None
     out.mkdir(parents=True, exist_ok=True)
-    size = synth_size(next(iter(stages.values())))
+    size, own_seed = synth_of(next(iter(stages.values())))
+    if own_seed in synth_seeds:
+        typer.echo(f"heldout_eval: synth seed {own_seed} is the study's own dataset", err=True)
+        raise typer.Exit(2)
     ann, clips = held_out_list(out / "data", synth_seeds, out / "heldout_list_videos.txt", size)
     typer.echo(f"{len(stages)} trials, {clips} held-out '{size}' clips (seeds {synth_seeds})")
     if check:

@@ -123,6 +123,8 @@ def test_a_check_that_does_not_reproduce_or_a_missing_stage_stops_it(heldout, mm
     args = [str(study), "--trials", str(table), "--out", str(tmp_path / "o"), "--synth-seeds", "1"]
     result = CliRunner().invoke(heldout.app, args)
     assert result.exit_code == 1 and "did not reproduce" in result.output
+    own = CliRunner().invoke(heldout.app, [*args, "--synth-seeds", "0"])  # the study's own clips
+    assert own.exit_code == 2 and "synth seed 0 is the study's own dataset" in own.output
     stage = heldout.tested_stages(study, REPO, trials)[3]
     (stage / "last_checkpoint").unlink()
     result = CliRunner().invoke(heldout.app, args)
