@@ -11,6 +11,7 @@ import math
 
 import pandas as pd
 
+from mats_lab.report.cells import missing
 from mats_lab.report.summarise import Column, Summary
 from mats_lab.report.tables import Cell, carries_verdict, fmt_number, fmt_p
 
@@ -46,7 +47,7 @@ def frame(summary: Summary) -> pd.DataFrame:
 
 
 def _num(value: float, col: Column, signed: bool = False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return "–"
     if col.kind == "acc":
         return f"{value * col.scale:+.1f}" if signed else f"{value * col.scale:.1f}"
@@ -57,13 +58,13 @@ def _num(value: float, col: Column, signed: bool = False) -> str:
 def seeds_text(value: float | None) -> str:
     """A :func:`~mats_lab.report.stats.seeds_for_power` figure as a cell: ``12``, ``>200``
     (no run of up to 200 seeds; a zero difference), or ``–``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if value is None or missing(value):  # the None test narrows the type for mypy
         return "–"
     return ">200" if math.isinf(value) else str(int(value))
 
 
 def _interval(low: float, high: float, col: Column, signed: bool = False) -> str:
-    if any(v is None or (isinstance(v, float) and math.isnan(v)) for v in (low, high)):
+    if missing(low) or missing(high):
         return "–"
     return f"[{_num(low, col, signed)}, {_num(high, col, signed)}]"
 

@@ -134,7 +134,6 @@ def run_steps(cuda: bool, repeats: int) -> tuple[dict[str, Any], str]:
         repeats=repeats,
         amp=True,
         threads=None if cuda else 1,
-        memory_steps=3 if cuda else 1,
         pairs=("pretrain", "finetune"),
     )
     # the CPU's peak memory in fresh processes is tests/test_bench.py's to check; here it
