@@ -63,11 +63,16 @@ def held_out_list(data: Path, seeds: list[int], out: Path, size: str) -> tuple[P
     for seed in seeds:
         root = ensure_dataset(data / f"motion_synth_{size}_seed{seed}", seed=seed, size=size)
         for split in ("val", "test"):
-            for line in (root / f"{split}_list_videos.txt").read_text().splitlines():
-                name, label = line.rsplit(" ", 1)
-                lines.append(f"{root / name} {label}\n")
+            lines += absolute_lines(root / f"{split}_list_videos.txt", root)
     out.write_text("".join(lines))
     return out, len(lines)
+
+
+def absolute_lines(ann_file: Path, prefix: Path) -> list[str]:
+    """The lines of the annotation list ``ann_file`` (``name label``) with every video name
+    joined to ``prefix``, each ending in a newline."""
+    lines = Path(ann_file).read_text().splitlines()
+    return [f"{prefix / n} {label}\n" for n, label in (x.rsplit(" ", 1) for x in lines)]
 
 
 def tested_stages(study: Path, root: Path, trials: pd.DataFrame) -> dict[int, Path]:
@@ -107,11 +112,7 @@ def own_test_list(stage: Path, out: Path) -> Path:
 
     dataset = Config.fromfile(str(stage / "config.py")).test_dataloader.dataset
     ensure_dataset(dataset.synth_root, seed=dataset.synth_seed, size=dataset.synth_size)
-    prefix = Path(dataset.data_prefix["video"])
-    lines = Path(dataset.ann_file).read_text().splitlines()
-    out.write_text(
-        "".join(f"{prefix / n} {label}\n" for n, label in (x.rsplit(" ", 1) for x in lines))
-    )
+    out.write_text("".join(absolute_lines(dataset.ann_file, Path(dataset.data_prefix["video"]))))
     return out
 
 

@@ -23,7 +23,10 @@ from mats_lab.lab.study import open_storage
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 FINETUNE = REPO / "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
-EPOCHS = 4  # killed after epoch 2: two more to resume
+# killed after epoch 2; the ten epochs after it (about half a second each) keep the stage
+# running long enough that a loaded machine's slow poll still lands the kill mid-stage (with
+# four, under a full test run, the stage once finished first and there was nothing to resume)
+EPOCHS = 12
 
 
 def data_overrides(root: Path) -> dict:
@@ -103,6 +106,7 @@ def test_sweep_stage_on_two_ranks_survives_a_kill(tmp_path):
     while rank_processes(stages):  # the stage and its ranks die with the sweep
         assert time.time() < deadline, f"left running: {rank_processes(stages)}"
         time.sleep(0.2)
+    assert not any(stages.glob("finetune-*/result.json")), "the stage ended before the kill"
 
     proc = sweep(path)
     out, _ = proc.communicate(timeout=900)

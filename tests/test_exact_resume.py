@@ -322,7 +322,7 @@ def _stage_spec(tmp_path: Path, name: str) -> Path:
             "model.seed": 1,  # a masking generator per rank (seed + 1000003 * rank)
             "model.backbone.drop_path_rate": 0.2,
         },
-        knobs={"epochs": EPOCHS},
+        knobs={"epochs": RANK_EPOCHS},
         work_dir=str(tmp_path / name / "stage"),  # own parents: no reuse of a twin stage
         nprocs=2,
         cpu_threads=1,
@@ -376,20 +376,33 @@ def _cmdline(proc: Path) -> bytes:
         return b""
 
 
+#: epochs of the two-rank stage: the kill lands after the first, and the five after it keep
+#: the stage running long enough that a loaded machine's slow poll still catches it mid-way
+RANK_EPOCHS = 6
+
+
 @pytest.mark.slow
 def test_two_ranks_resume_exactly(mm, tmp_path):
-    # Every rank's states go into rank 0's checkpoint and come back to their own rank: the
-    # resumed stage's losses and final weights (all ranks) are the uninterrupted stage's.
+    # A SIGKILL of the stage's process group (the sweep's last resort) stops every rank; the
+    # stage run again resumes on both. Every rank's states go into rank 0's checkpoint and
+    # come back to their own rank: the resumed stage's losses and final weights (all ranks)
+    # are the uninterrupted stage's.
     import json
 
-    from mats_lab.protocol.records import TrainLine, read_progress_lines
+    from mats_lab.protocol.records import TrainLine, read_progress_lines, read_result
 
     whole = _stage_spec(tmp_path, "whole")
     _run_stage(whole, tmp_path / "whole.log")
     parts = _stage_spec(tmp_path, "parts")
     _run_stage(parts, tmp_path / "parts.log", stop_at=tmp_path / "parts/stage/last_checkpoint")
+    assert read_result(tmp_path / "parts/stage") is None, "the stage ended before the kill"
     _run_stage(parts, tmp_path / "parts.log")
-    assert "rank 1/2: resuming from checkpoint" in (tmp_path / "parts.log").read_text()
+    text = (tmp_path / "parts.log").read_text()
+    assert "rank 0/2: resuming from checkpoint" in text
+    assert "rank 1/2: resuming from checkpoint" in text
+    result = read_result(tmp_path / "parts/stage")
+    assert result is not None and result.nprocs == 2
+    assert result.resumed_from and result.resumed_from.endswith("epoch_1.pth")
 
     def losses(name: str) -> dict[int, float | None]:
         lines = read_progress_lines(tmp_path / name / "stage/progress.jsonl")
@@ -399,5 +412,5 @@ def test_two_ranks_resume_exactly(mm, tmp_path):
     digests = [
         json.loads((tmp_path / n / "stage/ranks.json").read_text()) for n in ("whole", "parts")
     ]
-    assert digests[0]["iter"] == digests[1]["iter"] == EPOCHS * 2
+    assert digests[0]["iter"] == digests[1]["iter"] == RANK_EPOCHS * 2
     assert digests[0]["digests"] == digests[1]["digests"]
