@@ -1,6 +1,6 @@
 """A stage on 2 ranks: torch's launcher, gloo on CPU, one set of records, identical weights,
 a rank failure fails the stage with its traceback. (A SIGKILLed two-rank stage stops every
-rank and resumes exactly on both: tests/test_exact_resume.py::test_two_ranks_resume_exactly.)"""
+rank and resumes exactly on both: tests/test_distributed_sweep.py.)"""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The sweep-level must-show of multi-rank stages, on CPU: a study stage asking for 2 devices
 runs on 2 gloo ranks, completes, is logged once in MLflow; a SIGKILL of the sweep in the middle
-of the stage stops both ranks, and the next sweep resumes on both from the checkpoint, with
-identical weights on the ranks."""
+of the stage stops both ranks, and the next sweep resumes on both from the checkpoint and
+trains exactly as an uninterrupted sweep: every loss, the validation accuracy and the final
+weights of both ranks equal. (Every rank's random states go into rank 0's checkpoint and come
+back to their own rank.)"""
 
 from __future__ import annotations
 
@@ -45,7 +47,15 @@ def data_overrides(root: Path) -> dict:
     return options
 
 
-def write_study(tmp_path: Path) -> Path:
+def write_study(tmp_path: Path, name: str) -> Path:
+    """The study in ``tmp_path/name.yaml``, its folder ``tmp_path/name``; the data is shared."""
+    overrides = {
+        **data_overrides(tmp_path / "data"),
+        "train_cfg.val_interval": 1,
+        "model.backbone.drop_path_rate": 0.2,  # a random stream per rank, besides the selection
+        "default_hooks.logger.interval": 1,
+        "log_processor.window_size": 1,  # every iteration's own loss
+    }
     study = {
         "name": "ranks",
         "stages": [
@@ -54,16 +64,24 @@ def write_study(tmp_path: Path) -> Path:
                 "config": str(FINETUNE),
                 "devices": 2,
                 "knobs": {"epochs": EPOCHS},
-                "overrides": {**data_overrides(tmp_path / "data"), "train_cfg.val_interval": 1},
+                "overrides": overrides,
             }
         ],
         "space": {"keep_ratio": {"grid": [0.6]}},
         "resources": {"devices": 2, "cpu_threads": 1},
-        "output": str(tmp_path / "study"),
+        "output": str(tmp_path / name),
     }
-    path = tmp_path / "ranks.yaml"
+    path = tmp_path / f"{name}.yaml"
     path.write_text(yaml.safe_dump(study))
     return path
+
+
+def losses(stage: Path) -> dict[int, float | None]:
+    """Rank 0's training loss by iteration, from the stage's progress lines."""
+    from mats_lab.protocol.records import TrainLine, read_progress_lines
+
+    lines = read_progress_lines(stage / "progress.jsonl")
+    return {line.iter: line.loss for line in lines if isinstance(line, TrainLine)}
 
 
 def sweep(path: Path) -> subprocess.Popen:
@@ -91,8 +109,12 @@ def rank_processes(stages: Path) -> list[int]:
     return pids
 
 
-def test_sweep_stage_on_two_ranks_survives_a_kill(tmp_path):
-    path = write_study(tmp_path)
+def test_sweep_stage_on_two_ranks_survives_a_kill_and_resumes_exactly(tmp_path):
+    whole = sweep(write_study(tmp_path, "whole"))
+    out, _ = whole.communicate(timeout=900)
+    assert whole.returncode == 0, out[-4000:]
+
+    path = write_study(tmp_path, "study")
     proc = sweep(path)
     stages = tmp_path / "study" / "stages"
     deadline = time.time() + 600
@@ -122,6 +144,12 @@ def test_sweep_stage_on_two_ranks_survives_a_kill(tmp_path):
     ranks = json.loads((ft / "ranks.json").read_text())
     assert ranks["world_size"] == 2 and len(set(ranks["digests"])) == 1
     assert ranks["iter"] == EPOCHS  # one step per epoch: 8 clips, 4 per rank
+
+    reference = next((tmp_path / "whole" / "stages").glob("finetune-*"))
+    assert losses(ft) == losses(reference) and len(losses(reference)) == EPOCHS
+    assert ranks["digests"] == json.loads((reference / "ranks.json").read_text())["digests"]
+    theirs = json.loads((reference / "result.json").read_text())
+    assert result["val"] == theirs["val"] and "acc/top1" in result["val"]
 
     storage = open_storage(f"journal://{tmp_path / 'study' / 'optuna.journal'}")
     trials = optuna.load_study(study_name="ranks", storage=storage).get_trials()
