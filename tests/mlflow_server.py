@@ -71,6 +71,9 @@ class MlflowServer:
             *("--artifacts-destination", str(self.artifacts)),
             *("--host", self.host, "--port", str(self.port), "--workers", "1"),
         ]
+        # Without MLflow's GenAI job runner: its huey consumers (interpreters importing MLflow,
+        # about 3.5 s of CPU each at every start) serve no tracking call.
+        env = dict(os.environ, MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
         with open(self.log, "ab") as log:
             self._process = subprocess.Popen(  # noqa: S603 - an argument list, never a shell
                 command,
@@ -78,6 +81,7 @@ class MlflowServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                env=env,
             )
         for _ in range(polls):
             if self._process.poll() is not None:

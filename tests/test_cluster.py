@@ -47,7 +47,10 @@ HEARTBEAT = 2  # seconds: grace period 8 s
 _names = itertools.count()
 
 
-def study_text(name: str, pretrain_s: float, pretrain_epochs: int, finetune_s: float) -> str:
+def study_text(
+    name: str, pretrain_s: float, pretrain_epochs: int, finetune_s: float, keeps: int = len(KEEPS)
+) -> str:
+    """A fake-stage study: one shared pre-training, fine-tunings at the first ``keeps`` ratios."""
     return yaml.safe_dump(
         {
             "name": name,
@@ -64,7 +67,7 @@ def study_text(name: str, pretrain_s: float, pretrain_epochs: int, finetune_s: f
                     "overrides": {"fake.duration": finetune_s, "fake.epochs": 3},
                 },
             ],
-            "space": {"keep_ratio": {"grid": KEEPS, "stages": ["finetune"]}},
+            "space": {"keep_ratio": {"grid": KEEPS[:keeps], "stages": ["finetune"]}},
             "command": [sys.executable, "-m", "mats_lab.lab.fake_stage"],
         }
     )
@@ -133,12 +136,15 @@ def wait_all(workers: list[Worker], polls: int = 1200, every: float = 0.5) -> No
     )
 
 
-def complete_once(storage: str, name: str, outputs: str) -> list[optuna.trial.FrozenTrial]:
-    """Every grid point COMPLETE exactly once, nothing left queued or running."""
+def complete_once(
+    storage: str, name: str, outputs: str, points: int = len(KEEPS)
+) -> list[optuna.trial.FrozenTrial]:
+    """Every one of the ``points`` grid points COMPLETE exactly once, nothing left queued or
+    running."""
     trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     keys = Counter(t.user_attrs[names.ATTR_POINT_KEY] for t in complete)
-    assert len(keys) == len(KEEPS), f"lost points: {len(KEEPS) - len(keys)}\n{outputs}"
+    assert len(keys) == points, f"lost points: {points - len(keys)}\n{outputs}"
     assert set(keys.values()) == {1}, f"duplicated points: {keys}\n{outputs}"
     left = [t.number for t in trials if t.state in (TrialState.WAITING, TrialState.RUNNING)]
     assert not left, f"trials left queued or running: {left}\n{outputs}"
@@ -283,7 +289,8 @@ def test_tracking_server_restart_loses_and_duplicates_nothing(
         server = start_mlflow(backend, tmp_path / "artifacts", tmp_path / "server.log")
     except MlflowUnavailable as exc:
         require(False, f"no mlflow server: {exc}")
-    text = study_text(name, pretrain_s=1.0, pretrain_epochs=2, finetune_s=2.0)
+    # three trials: one logged before the outage, one finished during it, one after it
+    text = study_text(name, pretrain_s=1.0, pretrain_epochs=2, finetune_s=2.0, keeps=3)
     store = tmp_path / "store"
     workers: list[Worker] = []
     try:
@@ -325,7 +332,7 @@ def test_tracking_server_restart_loses_and_duplicates_nothing(
     assert workers[0].proc.returncode == 0, output
     assert "retrying in" in output, f"no tracking call failed while the server was down\n{output}"
     assert sync.returncode == 0, sync.stdout + sync.stderr
-    complete = complete_once(postgres_url, name, output)
+    complete = complete_once(postgres_url, name, output, points=3)
     numbers = Counter(int(_tag(r, names.TAG_TRIAL) or -1) for r in runs)
     assert set(numbers.values()) == {1}, f"duplicated runs: {numbers}"
     assert set(numbers) == {t.number for t in complete}
