@@ -277,6 +277,7 @@ def _uninterrupted_and_resumed(
     return whole, killed, resumed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["finetune", "pretrain"])
 def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(mm, tmp_path, kind):
     whole, killed, resumed = _uninterrupted_and_resumed(tmp_path, True, "EpochTaggedSampler", kind)
@@ -290,6 +291,7 @@ def test_a_resumed_run_trains_exactly_as_an_uninterrupted_one(mm, tmp_path, kind
         assert "acc/top1" in whole.val[-1]
 
 
+@pytest.mark.slow
 def test_without_the_fix_a_resumed_run_drifts(mm, tmp_path):
     # The control: what issue 17 saw, so the test above can tell exact from inexact. Only the
     # first resumed step matters here: one epoch after the stop is enough.

@@ -222,6 +222,8 @@ def test_killed_and_resumed_sweep_trains_exactly_as_an_uninterrupted_one(tmp_pat
         time.sleep(0.2)
     os.kill(proc.pid, signal.SIGKILL)  # mid-stage: in epoch 2 or the validation of epoch 1
     proc.wait()
+    finished = list((killed_out / "stages").glob("finetune-*/result.json"))
+    assert not finished, "the fine-tuning ended before the kill"
     time.sleep(1.0)
     proc = sweep(path)
     out, _ = proc.communicate(timeout=900)

@@ -81,7 +81,9 @@ def test_finetuning_loads_the_pretraining_checkpoint_and_trains(pretrained, tmp_
 def test_killed_run_resumes_from_its_last_checkpoint(pretrained, tmp_path):
     options = {
         **tiny_data(pretrained / "data"),
-        "train_cfg.max_epochs": 3,  # killed after epoch 1: two more to resume
+        # killed after epoch 1; the five after it keep the run going long enough that a
+        # loaded machine's slow poll still kills it mid-way
+        "train_cfg.max_epochs": 6,
         "train_cfg.val_interval": 100,
     }
     work = tmp_path / "work"
@@ -100,7 +102,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(pretrained, tmp_path):
         time.sleep(0.02)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (work / "epoch_3.pth").exists(), "the run finished before it could be killed"
+    assert not (work / "epoch_6.pth").exists(), "the run finished before it could be killed"
     killed_at = int(Path((work / "last_checkpoint").read_text().strip()).stem.split("_")[1])
     code, text = run(
         train_command(FINETUNE, work, resume=True, cfg_options=options), tmp_path / "resume.log"
@@ -108,7 +110,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(pretrained, tmp_path):
     assert code == 0, text[-3000:]
     assert "Unsupported global" not in text
     assert f"resumed epoch: {killed_at}," in text
-    assert (work / "epoch_3.pth").is_file()
+    assert (work / "epoch_6.pth").is_file()
 
 
 def test_mats_lab_train_on_two_ranks(tmp_path):
