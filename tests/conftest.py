@@ -8,13 +8,6 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_VIDEOS = REPO.parent / "shared" / "data" / "videos"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``slow`` run first (in their own order, the rest after them in theirs):
-    with two xdist workers a long test left to the end runs alone on one core while the
-    other idles."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture(scope="session")
 def mm():
     """Import the MMAction2 side of mats-lab (registers everything, applies the fixes)."""
