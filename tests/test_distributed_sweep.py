@@ -1,9 +1,10 @@
-"""The sweep-level must-show of multi-rank stages, on CPU: a study stage asking for 2 devices
-runs on 2 gloo ranks, completes, is logged once in MLflow; a SIGKILL of the sweep in the middle
-of the stage stops both ranks, and the next sweep resumes on both from the checkpoint and
-trains exactly as an uninterrupted sweep: every loss, the validation accuracy and the final
-weights of both ranks equal. (Every rank's random states go into rank 0's checkpoint and come
-back to their own rank.)"""
+"""The sweep-level must-show of multi-rank stages, on CPU: a study whose two stages ask for 2
+devices each runs them on 2 gloo ranks, completes, is logged once in MLflow; a SIGKILL of the
+sweep in the middle of the pre-training stops both ranks, and the next sweep resumes on both
+from the checkpoint and trains exactly as an uninterrupted sweep: every loss and both ranks'
+final weights equal, then the fine-tuning from it validates the same. Every rank's random
+states (torch's generator for drop path, the pre-training's own masking generator, seeded
+per rank) go into rank 0's checkpoint and come back to their own rank."""
 
 from __future__ import annotations
 
@@ -24,11 +25,13 @@ from mats_lab.lab.study import open_storage
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
+PRETRAIN = REPO / "mm_configs/mats_vit-tiny-p8_pretrain_8x4x1_motion-synth.py"
 FINETUNE = REPO / "mm_configs/mats_vit-tiny-p8_finetune_8x4x1_motion-synth.py"
-# killed after epoch 2; the ten epochs after it (about half a second each) keep the stage
-# running long enough that a loaded machine's slow poll still lands the kill mid-stage (with
-# four, under a full test run, the stage once finished first and there was nothing to resume)
+# the pre-training is killed after epoch 2; the ten epochs after it (about half a second each)
+# keep it running long enough that a loaded machine's slow poll still lands the kill mid-stage
+# (with four, under a full test run, a stage once finished first and there was nothing to resume)
 EPOCHS = 12
+FINETUNE_EPOCHS = 2
 
 
 def data_overrides(root: Path) -> dict:
@@ -49,25 +52,33 @@ def data_overrides(root: Path) -> dict:
 
 def write_study(tmp_path: Path, name: str) -> Path:
     """The study in ``tmp_path/name.yaml``, its folder ``tmp_path/name``; the data is shared."""
-    overrides = {
-        **data_overrides(tmp_path / "data"),
-        "train_cfg.val_interval": 1,
-        "model.backbone.drop_path_rate": 0.2,  # a random stream per rank, besides the selection
-        "default_hooks.logger.interval": 1,
-        "log_processor.window_size": 1,  # every iteration's own loss
-    }
+    data = data_overrides(tmp_path / "data")
     study = {
         "name": "ranks",
         "stages": [
             {
+                "name": "pretrain",
+                "config": str(PRETRAIN),
+                "devices": 2,
+                "knobs": {"epochs": EPOCHS},
+                "overrides": {
+                    **{k: v for k, v in data.items() if k.startswith("train_")},
+                    "model.seed": 1,  # a masking generator per rank (seed + 1000003 * rank)
+                    "model.backbone.drop_path_rate": 0.2,  # torch's generator, one per rank
+                    "default_hooks.logger.interval": 1,
+                    "log_processor.window_size": 1,  # every iteration's own loss
+                },
+            },
+            {
                 "name": "finetune",
                 "config": str(FINETUNE),
                 "devices": 2,
-                "knobs": {"epochs": EPOCHS},
-                "overrides": overrides,
-            }
+                "load_from": "pretrain",
+                "knobs": {"epochs": FINETUNE_EPOCHS},
+                "overrides": {**data, "train_cfg.val_interval": 1},
+            },
         ],
-        "space": {"keep_ratio": {"grid": [0.6]}},
+        "space": {"keep_ratio": {"grid": [0.6], "stages": ["finetune"]}},
         "resources": {"devices": 2, "cpu_threads": 1},
         "output": str(tmp_path / name),
     }
@@ -109,7 +120,7 @@ def rank_processes(stages: Path) -> list[int]:
     return pids
 
 
-def test_sweep_stage_on_two_ranks_survives_a_kill_and_resumes_exactly(tmp_path):
+def test_sweep_stages_on_two_ranks_survive_a_kill_and_resume_exactly(tmp_path):
     whole = sweep(write_study(tmp_path, "whole"))
     out, _ = whole.communicate(timeout=900)
     assert whole.returncode == 0, out[-4000:]
@@ -118,9 +129,9 @@ def test_sweep_stage_on_two_ranks_survives_a_kill_and_resumes_exactly(tmp_path):
     proc = sweep(path)
     stages = tmp_path / "study" / "stages"
     deadline = time.time() + 600
-    while not any(stages.glob("finetune-*/epoch_2.pth")):
+    while not any(stages.glob("pretrain-*/epoch_2.pth")):
         assert proc.poll() is None, proc.communicate()[0][-4000:]
-        assert time.time() < deadline, "the stage never reached epoch 2"
+        assert time.time() < deadline, "the pre-training never reached epoch 2"
         time.sleep(0.1)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -128,28 +139,32 @@ def test_sweep_stage_on_two_ranks_survives_a_kill_and_resumes_exactly(tmp_path):
     while rank_processes(stages):  # the stage and its ranks die with the sweep
         assert time.time() < deadline, f"left running: {rank_processes(stages)}"
         time.sleep(0.2)
-    assert not any(stages.glob("finetune-*/result.json")), "the stage ended before the kill"
+    assert not any(stages.glob("pretrain-*/result.json")), "the stage ended before the kill"
 
     proc = sweep(path)
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out[-4000:]
 
-    ft = next(stages.glob("finetune-*"))
-    log = (ft / "stage.log").read_text()
+    pt = next(stages.glob("pretrain-*"))
+    log = (pt / "stage.log").read_text()
     assert "--nproc-per-node 2" in log
     assert "rank 0/2: resuming from checkpoint" in log
     assert "rank 1/2: resuming from checkpoint" in log
-    result = json.loads((ft / "result.json").read_text())
+    result = json.loads((pt / "result.json").read_text())
     assert result["nprocs"] == 2 and result["resumed_from"].endswith(".pth")
-    ranks = json.loads((ft / "ranks.json").read_text())
+    ranks = json.loads((pt / "ranks.json").read_text())
     assert ranks["world_size"] == 2 and len(set(ranks["digests"])) == 1
     assert ranks["iter"] == EPOCHS  # one step per epoch: 8 clips, 4 per rank
 
-    reference = next((tmp_path / "whole" / "stages").glob("finetune-*"))
-    assert losses(ft) == losses(reference) and len(losses(reference)) == EPOCHS
+    reference = next((tmp_path / "whole" / "stages").glob("pretrain-*"))
+    assert losses(pt) == losses(reference) and len(losses(reference)) == EPOCHS
     assert ranks["digests"] == json.loads((reference / "ranks.json").read_text())["digests"]
-    theirs = json.loads((reference / "result.json").read_text())
-    assert result["val"] == theirs["val"] and "acc/top1" in result["val"]
+    ft, ft_reference = (
+        next((tmp_path / n / "stages").glob("finetune-*")) for n in ("study", "whole")
+    )
+    assert json.loads((ft / "ranks.json").read_text())["world_size"] == 2
+    ours, theirs = (json.loads((f / "result.json").read_text()) for f in (ft, ft_reference))
+    assert ours["val"] == theirs["val"] and "acc/top1" in ours["val"]
 
     storage = open_storage(f"journal://{tmp_path / 'study' / 'optuna.journal'}")
     trials = optuna.load_study(study_name="ranks", storage=storage).get_trials()
@@ -159,10 +174,10 @@ def test_sweep_stage_on_two_ranks_survives_a_kill_and_resumes_exactly(tmp_path):
     runs = mlflow.search_runs(experiment_names=["ranks"])
     children = runs[runs["tags.mats_lab.trial"].notna()]
     finished = children[children["status"] == "FINISHED"]
-    assert len(finished) == 1  # one run for the stage, not one per rank
+    assert len(finished) == 1  # one run for the trial, not one per rank
     history = mlflow.tracking.MlflowClient().get_metric_history(
         finished.run_id.iloc[0], "val/acc/top1"
     )
     steps = [m.step for m in history]
     assert len(steps) == len(set(steps))  # each epoch's validation logged once
-    assert steps[-1] == EPOCHS
+    assert steps[-1] == FINETUNE_EPOCHS
