@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     import mats_lab.mm  # noqa: F401  (registers the project's modules)
     from mats_lab.protocol.records import StageSpec
     from mats_lab.trial.flops import model_cost
-    from mats_lab.trial.stage_run import resolve
+    from mats_lab.trial.stage_run import resolve, share_batches_through_files
 
     clock = _Clock()
     clock.add("imports", time.monotonic() - _T0)
@@ -232,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         start = time.monotonic()
         cfg, _ = resolve(spec)
         torch.set_num_threads(threads)
+        share_batches_through_files()  # as the stage runner does
         runner = Runner.from_cfg(cfg)
         clock.add("runner", time.monotonic() - start)
         start = time.monotonic()
