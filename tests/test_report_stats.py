@@ -23,6 +23,7 @@ from mats_lab.cli.main import app
 from mats_lab.report import index, stats_table, tables
 from mats_lab.report.stats import (
     Paired,
+    adjust_p,
     paired,
     paired_rows,
     seed_interval,
@@ -308,6 +309,94 @@ def test_alpha_outside_zero_and_one_is_refused():
         two_factor(alpha=1.5)
 
 
+# -- corrections for the number of tests (--adjust) ------------------------------------------
+
+
+def holm_by_hand(p: list[float]) -> list[float]:
+    """Holm's step-down adjustment, the textbook way: the i-th smallest of m p-values times
+    (m - i), then the running maximum, capped at 1."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    out, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def test_adjusted_p_values_holm_and_benjamini_hochberg():
+    p = np.array([0.01, 0.04, np.nan, 0.03, 0.02])  # NaN: a line without a test, not counted
+    holm = adjust_p(p, "holm")
+    # sorted 0.01, 0.02, 0.03, 0.04 -> 4 x 0.01, 3 x 0.02, 2 x 0.03, 1 x 0.04, running max
+    assert np.isnan(holm[2]) and holm[[0, 1, 3, 4]] == pytest.approx([0.04, 0.06, 0.06, 0.06])
+    # Benjamini-Hochberg: p_(i) m / i from the largest down, running min: 0.04 everywhere
+    bh = adjust_p(p, "bh")
+    assert np.isnan(bh[2]) and bh[[0, 1, 3, 4]] == pytest.approx([0.04] * 4)
+    assert adjust_p(np.array([0.01, 0.02, 0.03]), "bh") == pytest.approx([0.03] * 3)
+    assert adjust_p(np.array([0.5, 0.9]), "holm") == pytest.approx([1.0, 1.0])  # capped at 1
+    none = adjust_p(p, "none")
+    assert np.array_equal(none, p, equal_nan=True) and none is not p
+    assert np.isnan(adjust_p(np.array([np.nan]), "holm")).all()
+    with pytest.raises(ValueError, match="adjustment 'bonferroni': choose one of none, holm, bh"):
+        adjust_p(p, "bonferroni")
+
+
+def test_holm_turns_a_borderline_row_into_no_evidence_and_takes_its_bold():
+    """At alpha 0.02 the mats / keep 1.0 row (raw p 0.013) is better on its own; among the
+    study's three tests Holm needs p < 0.02 / 2 for the second smallest: no evidence, no bold."""
+    plain = two_factor(alpha=0.02)
+    holm = two_factor(alpha=0.02, adjust="holm")
+    mats = "recipe=mats, keep_ratio=1.0"
+    assert plain.table.loc[mats, "top1.verdict"] == "better" and plain.best["top1"] == [mats]
+    raw = plain.table["top1.p"].drop(plain.baseline)
+    t = holm.table.drop(holm.baseline)
+    assert t["top1.p_raw"].tolist() == pytest.approx(raw.tolist())  # the tests' own p kept
+    assert t["top1.p"].tolist() == pytest.approx(holm_by_hand(raw.tolist()))
+    assert t.loc[mats, "top1.p"] == pytest.approx(2 * raw[mats])  # 0.026
+    assert t["top1.verdict"].to_dict() == {
+        "recipe=videomae, keep_ratio=0.5": "worse",  # 3 x 0.0012 = 0.0036: still worse
+        mats: "no evidence",
+        "recipe=mats, keep_ratio=0.5": "no evidence",
+    }
+    assert "top1" not in holm.best and holm.adjust == "holm"
+    # the intervals stay each at 98 % on its own: this one still leaves out zero
+    assert t.loc[mats, "top1.diff_lo"] == plain.table.loc[mats, "top1.diff_lo"] > 0
+    # the effect lines of one metric are one family of their own (4 lines here)
+    e_plain, e_holm = two_factor(alpha=0.02).effects, holm.effects
+    assert e_holm["p_raw"].tolist() == pytest.approx(e_plain["p"].tolist())
+    assert e_holm["p"].tolist() == pytest.approx(holm_by_hand(e_plain["p"].tolist()))
+    assert e_plain["verdict"].tolist() == ["better", "better", "worse", "no evidence"]
+    assert e_holm["verdict"].tolist() == ["no evidence", "no evidence", "worse", "no evidence"]
+    with pytest.raises(ValueError, match="adjustment 'sidak'"):
+        two_factor(adjust="sidak")
+
+
+def test_an_adjusted_report_says_so_in_its_tables_and_page(tmp_path):
+    from mats_lab.report import build, pages
+
+    s = two_factor(adjust="holm")
+    report = build.Report("2f", tmp_path / "2f", s)
+    build.write_tables(report, build.ReportOptions(out=tmp_path, adjust="holm"), "caption")
+    stats = pd.read_csv(tmp_path / "2f" / "stats.csv")
+    assert {"p", "p_raw"} <= set(stats.columns)
+    assert "p (paired t, Holm)" in (tmp_path / "2f" / "stats.md").read_text()
+    effects = pd.read_csv(tmp_path / "2f" / "effects.csv")
+    assert (effects["p"] >= effects["p_raw"]).all() and "p (paired t, Holm)" in (
+        tmp_path / "2f" / "effects.md"
+    ).read_text()
+    blocks = index.index_blocks(
+        s, markdown=report.markdown, html=report.html,
+        stats=(report.stats_markdown, report.stats_html),
+        effects=(report.effects_markdown, report.effects_html), notes=[],
+        command="mats-lab report 2f --adjust holm", formats=build.FORMATS,
+    )  # fmt: skip
+    page = pages.page_markdown(blocks)
+    assert "Holm-adjusted over each metric's rows (`--adjust holm`)" in page
+    assert "Holm-adjusted over each metric's lines" in page and "(unadjusted)" in page
+    plain = two_factor()
+    assert "without correction for the number of rows" in index._legend(plain)
+    assert "p_raw" not in stats_table.frame(plain).columns
+
+
 # -- the statistics table ----------------------------------------------------------------------
 
 
@@ -343,6 +432,21 @@ def test_cli_passes_alpha_and_refuses_a_bad_one(monkeypatch):
     assert seen[0].alpha == 0.01 and "--alpha 0.01" in seen[0].command
     bad = CliRunner().invoke(app, ["report", "some-study", "--alpha", "1.5"])
     assert bad.exit_code != 0 and "--alpha 1.5" in bad.output
+
+
+def test_cli_passes_adjust_and_refuses_an_unknown_one(monkeypatch):
+    import mats_lab.report.build as build
+
+    seen = []
+    monkeypatch.setattr(build, "run_report", lambda arguments, options, echo: seen.append(options))
+    result = CliRunner().invoke(app, ["report", "some-study", "--adjust", "holm"])
+    assert result.exit_code == 0, result.output
+    assert seen[0].adjust == "holm" and "--adjust holm" in seen[0].command
+    assert CliRunner().invoke(app, ["report", "x"]).exit_code == 0 and seen[1].adjust == "none"
+    assert "--adjust" not in seen[1].command
+    bad = CliRunner().invoke(app, ["report", "some-study", "--adjust", "bonferroni"])
+    assert bad.exit_code != 0
+    assert "--adjust bonferroni: choose one of none, holm, bh" in bad.output
 
 
 def test_one_seed_report_files_say_so_and_mark_no_winner(tmp_path):

@@ -391,3 +391,10 @@ def test_a_run_is_compared_with_a_reference_report(store, tmp_path):
         "--reference", str(tmp_path / "reference"),
     )  # fmt: skip
     assert "The reference ran on box-c; this run on box-a / box-b." in out
+    assert "Not on the same footing" not in out  # neither report adjusts its p-values
+    # an adjusted run against an unadjusted reference: said, since a verdict may differ for it
+    out = invoke(
+        str(study_file(store)), "--out", str(tmp_path / "local"), "--no-tokens",
+        "--reference", str(tmp_path / "reference"), "--adjust", "holm",
+    )  # fmt: skip
+    assert "Not on the same footing: one of the two reports adjusts its p-values" in out

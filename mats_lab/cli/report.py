@@ -30,6 +30,13 @@ def report(
     alpha: float = typer.Option(
         0.05, "--alpha", help="level of the paired tests against the baseline (CIs at 1-alpha)"
     ),
+    adjust: str = typer.Option(
+        "none",
+        "--adjust",
+        help="correct each metric's p-values for the number of rows (and of effect lines) "
+        "tested: none, holm (family-wise error at alpha) or bh (Benjamini-Hochberg: false "
+        "discovery rate at alpha)",
+    ),
     reference: Path = typer.Option(
         None, "--reference", help="an earlier report folder: compare this run's figures with it"
     ),
@@ -50,7 +57,7 @@ def report(
         options = ReportOptions(
             out=out, formats=parse_formats(formats), baseline=baseline, tokens=tokens,
             clip=clip, tracking_uri=tracking_uri, storage=storage, use_mlflow=not offline,
-            compare=compare, command=_command(studies, given), alpha=alpha,
+            compare=compare, command=_command(studies, given), alpha=alpha, adjust=adjust,
             reference=reference, trials=tuple(trials or ()),
         )  # fmt: skip
         run_report(studies or [], options, echo=typer.echo)
@@ -63,6 +70,7 @@ def _command(studies: list[str] | None, given: dict) -> str:
     words = ["mats-lab", "report", *(studies or [])]
     defaults = {
         "out": Path("reports"), "formats": "md,csv,tex,html", "tokens": True, "alpha": 0.05,
+        "adjust": "none",
     }  # fmt: skip
     for name, value in given.items():
         if name == "studies" or value is None or defaults.get(name) == value:

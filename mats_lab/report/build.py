@@ -34,6 +34,7 @@ from mats_lab.report.reference import (
     verdicts_markdown,
 )
 from mats_lab.report.sources import SourceError, StudySource, discover, resolve
+from mats_lab.report.stats import ADJUSTMENTS
 from mats_lab.report.stores import complete_machines
 from mats_lab.report.summarise import Summary, compare, config_labels, summarise
 from mats_lab.report.trial_tables import TrialTableError
@@ -60,12 +61,18 @@ class ReportOptions:
     compare: bool = False
     command: str = "mats-lab report"
     alpha: float = 0.05  # level of the paired tests; intervals at 1 - alpha
+    adjust: str = "none"  # correction for the number of tests (stats.ADJUSTMENTS)
     reference: Path | None = None  # an earlier report folder to compare this run with
     trials: tuple[Path, ...] = ()  # trial tables to report (pooled) instead of the stores
 
     def __post_init__(self) -> None:
         if not 0 < self.alpha < 1:
             raise ReportError(f"--alpha {self.alpha}: choose a level between 0 and 1, e.g. 0.05")
+        if self.adjust not in ADJUSTMENTS:
+            raise ReportError(
+                f"--adjust {self.adjust}: choose one of {', '.join(ADJUSTMENTS)} (holm: "
+                "family-wise error, bh: false discovery rate)"
+            )
         if self.trials and self.compare:
             raise ReportError("--trials reports one study: leave out --compare")
 
@@ -160,6 +167,7 @@ def _summary(data: StudyData, options: ReportOptions, lenient: bool) -> Summary:
             baseline_named_by=named_by,
             study=data.name,
             alpha=options.alpha,
+            adjust=options.adjust,
         )
 
     try:
@@ -285,7 +293,7 @@ def write_tables(report: Report, options: ReportOptions, caption: str) -> list[P
     stats_caption = (
         f"{summary.study}: per configuration mean ± std and {level} t interval over seeds; "
         f"against the baseline the difference paired by seed, its {level} interval and the "
-        f"paired t-test (verdict at alpha {summary.alpha:g})."
+        f"paired t-test ({stats_table.verdict_rule(summary)})."
     )
     report.stats_markdown, report.stats_html, written = _write_grid(
         GridFiles("stats", "statistics", headers, rows, stats_caption, label),
@@ -299,8 +307,8 @@ def write_tables(report: Report, options: ReportOptions, caption: str) -> list[P
         effects_caption = (
             f"{summary.study}: the effect of each factor with the others held: every "
             "configuration minus its control (the same but for one factor, at the baseline's "
-            f"level), paired by seed, its {level} interval and the paired t-test (verdict at "
-            f"alpha {summary.alpha:g})."
+            f"level), paired by seed, its {level} interval and the paired t-test "
+            f"({stats_table.verdict_rule(summary, 'lines')})."
         )
         report.effects_markdown, report.effects_html, written = _write_grid(
             GridFiles("effects", "effects", headers, rows, effects_caption, label),
@@ -419,8 +427,15 @@ def write_reference(report: Report, reference: Path) -> str:
         text += f"\n{where}\n"
     theirs = found.parent / "stats.csv"
     if theirs.is_file():  # the reference has statistics too: did the verdicts hold?
-        verdicts = compare_verdicts(stats_table.frame(report.summary), pd.read_csv(theirs))
+        their_stats = pd.read_csv(theirs)
+        verdicts = compare_verdicts(stats_table.frame(report.summary), their_stats)
         text += "\n" + verdicts_markdown(verdicts, found.parent)
+        if ("p_raw" in their_stats.columns) != (report.summary.adjust != "none"):
+            text += (
+                "\nNot on the same footing: one of the two reports adjusts its p-values for the "
+                "number of tests (`--adjust`; its stats.csv has a `p_raw` column) and the other "
+                "does not, so a verdict may differ for that reason alone.\n"
+            )
     their_effects = found.parent / "effects.csv"
     if their_effects.is_file() and not report.summary.effects.empty:
         effects = compare_verdicts(

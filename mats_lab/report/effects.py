@@ -7,7 +7,10 @@ In a factorial study (pre-training x fine-tuning keep ratio, baseline: no pre-tr
 0.3" against "none, keep 1.0" mixes both choices. This table separates them: "pretrain=mats vs
 none, at keep_ratio=0.3" is the effect of pre-training alone at that keep ratio, "keep_ratio=0.3
 vs 1.0, at pretrain=mats" the effect of the keep ratio alone after MATS pre-training. Each line
-is its own paired t-test (no correction for the number of lines), at the study's ``alpha``.
+is its own paired t-test at the study's ``alpha``: no correction for the number of lines unless
+``adjust`` names one, in which case the lines of one metric are one family
+(:func:`~mats_lab.report.stats.adjust_p`): ``p`` is then adjusted, the verdict follows it and
+``p_raw`` keeps the test's own.
 
 Pure pandas over the trial frame and the summary table; the statistics are
 :mod:`mats_lab.report.stats`'.
@@ -20,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from mats_lab.report.cells import cell_text
-from mats_lab.report.stats import paired, verdict
+from mats_lab.report.stats import Paired, adjust_p, paired, verdict
 
 __all__ = ["COLUMNS", "simple_effects"]
 
@@ -37,6 +40,7 @@ def simple_effects(
     columns: list[Any],
     baseline: str | None,
     alpha: float = 0.05,
+    adjust: str = "none",
 ) -> pd.DataFrame:
     """One line per (factor, configuration off the baseline's level of it, metric) whose
     control exists: :data:`COLUMNS`, differences in the metric's own unit (configuration minus
@@ -86,4 +90,21 @@ def simple_effects(
                     "verdict": verdict(result, col.maximize, alpha),
                 }
             )
-    return pd.DataFrame(lines, columns=COLUMNS)
+    frame = pd.DataFrame(lines, columns=COLUMNS)
+    if adjust != "none" and len(frame):
+        frame = _adjusted(frame, columns, adjust, alpha)
+    return frame
+
+
+def _adjusted(frame: pd.DataFrame, columns: list[Any], adjust: str, alpha: float) -> pd.DataFrame:
+    """``frame`` with each metric's p-values adjusted as one family, the raw ones in ``p_raw``
+    and the verdicts from the adjusted ones."""
+    frame = frame.assign(p_raw=frame["p"])
+    maximize = {c.metric.removeprefix("metrics."): c.maximize for c in columns}
+    for _, lines in frame.groupby("metric", sort=False):
+        frame.loc[lines.index, "p"] = adjust_p(lines["p"].to_numpy(float), adjust)
+    frame["verdict"] = [
+        verdict(Paired(int(r.pairs), r.diff, r.diff_lo, r.diff_hi, r.p), maximize[r.metric], alpha)
+        for r in frame.itertuples(index=False)
+    ]
+    return frame

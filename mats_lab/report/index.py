@@ -8,8 +8,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from mats_lab.report import pages
+from mats_lab.report import pages, stats_table
 from mats_lab.report.collect import StudyData
+from mats_lab.report.stats import ADJUST_TEXT
 from mats_lab.report.stores import distinct_machines
 from mats_lab.report.summarise import Summary
 
@@ -100,8 +101,13 @@ def _legend(summary: Summary) -> str:
             f" `vs baseline` columns (for {', '.join(verdicts)}; cost columns carry no "
             "verdict): two-sided paired t-test against the baseline over the seeds both rows "
             f"have, at alpha = {summary.alpha:g}: better, worse, or no evidence; `n<2` where "
-            "fewer than 2 seeds pair up (no test). Each row is tested on its own, without "
-            "correction for the number of rows."
+            "fewer than 2 seeds pair up (no test). "
+            + (
+                f"The p-values are {ADJUST_TEXT[summary.adjust]}-adjusted over each metric's "
+                f"rows (`--adjust {summary.adjust}`), and the verdicts follow them."
+                if summary.adjust in ADJUST_TEXT
+                else "Each row is tested on its own, without correction for the number of rows."
+            )
         )
     text += (
         " **Bold** (any column): better than the baseline by that paired test, and the best "
@@ -214,9 +220,11 @@ def index_blocks(
                 "the mean over seeds (Student's t; none for one seed). Against the baseline: "
                 "the difference configuration minus baseline, paired by seed over the seeds "
                 f"both have (accuracy in points), its {level} interval and the two-sided paired "
-                f"t-test (`scipy.stats.ttest_rel`); verdict at alpha = {s.alpha:g}. "
+                f"t-test (`scipy.stats.ttest_rel`); {stats_table.verdict_rule(s)}. "
                 "Seeds for 80 % power: a planning figure for the next run, the fewest seeds "
-                f"with which that test at alpha = {s.alpha:g} would call a difference as large "
+                f"with which that test at alpha = {s.alpha:g}"
+                + (" (unadjusted)" if s.adjust in ADJUST_TEXT else "")
+                + " would call a difference as large "
                 "as this one with probability 0.8, given the spread of the paired differences "
                 "seen here (noncentral t); a verdict on a line that needs more seeds than the "
                 "run has is likely to change when the study is run again.",
@@ -235,8 +243,12 @@ def index_blocks(
                 "at the baseline's level), paired by seed, with its "
                 f"{100 * (1 - s.alpha):g} % interval and the paired t-test. In a factorial "
                 "study this separates the factors, where the table above pairs every row with "
-                "the one baseline. Each line is tested on its own (no correction for their "
-                "number).",
+                "the one baseline. "
+                + (
+                    f"Verdicts: {stats_table.verdict_rule(s, 'lines')}."
+                    if s.adjust in ADJUST_TEXT
+                    else "Each line is tested on its own (no correction for their number)."
+                ),
             )
         )
     blocks.append(B("h2", "Figures"))

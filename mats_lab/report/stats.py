@@ -10,6 +10,11 @@
   and the two-sided paired t-test (``scipy.stats.ttest_rel``) — no test with fewer than 2 pairs.
 - :func:`verdict`: ``better`` / ``worse`` (p < alpha, in the metric's direction), ``no evidence``,
   or ``n<2``.
+- :func:`adjust_p`: the p-values of one family of tests (the rows of one metric against the
+  baseline; the effect lines of one metric) corrected for their number, by Holm's step-down
+  method (the family-wise error stays at most alpha) or Benjamini-Hochberg's (the expected
+  share of false discoveries among the calls stays at most alpha), with statsmodels'
+  ``multipletests``. Off by default (``none``): each test is then at alpha on its own.
 - :func:`seeds_for_power`: a planning figure for the next run: how many seeds a paired t-test
   at ``alpha`` needs to call a difference as large as the one observed with 80 % power, given
   the observed spread of the paired differences (the noncentral t, ``scipy.stats.nct``). It
@@ -35,9 +40,11 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "ADJUSTMENTS",
     "NO_TEST",
     "Interval",
     "Paired",
+    "adjust_p",
     "intervals",
     "paired",
     "paired_rows",
@@ -47,6 +54,9 @@ __all__ = [
     "verdict",
 ]
 
+#: ``--adjust`` choices: no correction, Holm (family-wise error), Benjamini-Hochberg (FDR)
+ADJUSTMENTS = {"none": "", "holm": "holm", "bh": "fdr_bh"}
+ADJUST_TEXT = {"holm": "Holm", "bh": "Benjamini-Hochberg"}
 NO_TEST = "n<2"  # the verdict when fewer than 2 seeds pair up
 BETTER, WORSE, NO_EVIDENCE = "better", "worse", "no evidence"
 
@@ -159,6 +169,23 @@ def paired_rows(table: pd.DataFrame, baseline: pd.Series, alpha: float = 0.05) -
         out.loc[tested, "seeds_80"] = seeds_for_power(
             out.loc[tested, "diff"].to_numpy(float), spread, alpha
         )
+    return out
+
+
+def adjust_p(p: np.ndarray, method: str) -> np.ndarray:
+    """``(R,)``: the p-values ``p`` (``(R,)``, one family of tests) adjusted for their number by
+    ``method`` (a key of :data:`ADJUSTMENTS`); NaN (no test) stays NaN and is not counted.
+    Compare the result with alpha as it stands."""
+    if method not in ADJUSTMENTS:
+        raise ValueError(f"adjustment {method!r}: choose one of {', '.join(ADJUSTMENTS)}")
+    p = np.asarray(p, dtype=float)
+    tested = ~np.isnan(p)
+    if method == "none" or not tested.any():
+        return p.copy()
+    from statsmodels.stats.multitest import multipletests  # only when asked for
+
+    out = np.full(p.shape, np.nan)
+    out[tested] = multipletests(p[tested], method=ADJUSTMENTS[method])[1]
     return out
 
 

@@ -12,10 +12,11 @@ import math
 import pandas as pd
 
 from mats_lab.report.cells import missing
+from mats_lab.report.stats import ADJUST_TEXT
 from mats_lab.report.summarise import Column, Summary
 from mats_lab.report.tables import Cell, carries_verdict, fmt_number, fmt_p
 
-__all__ = ["effects_grid", "frame", "grid", "level_text"]
+__all__ = ["effects_grid", "frame", "grid", "level_text", "p_header", "verdict_rule"]
 
 PARTS = (
     "n", "mean", "std", "ci_lo", "ci_hi", "pairs", "diff", "diff_lo", "diff_hi", "p", "seeds_80",
@@ -32,18 +33,41 @@ def _columns(summary: Summary) -> list[Column]:
     return [c for c in summary.columns if carries_verdict(c)]
 
 
+def p_header(summary: Summary) -> str:
+    """The p-value column's header: ``p (paired t)``, or ``p (paired t, Holm)`` when the report
+    adjusts for the number of tests."""
+    named = ADJUST_TEXT.get(summary.adjust)
+    return f"p (paired t, {named})" if named else "p (paired t)"
+
+
+def verdict_rule(summary: Summary, lines: str = "rows") -> str:
+    """How the verdicts were reached: ``verdict at alpha 0.05``, then, when the report adjusts,
+    on which p-values (each metric's ``lines`` are one family) and what the intervals are."""
+    text = f"verdict at alpha {summary.alpha:g}"
+    named = ADJUST_TEXT.get(summary.adjust)
+    if named:
+        text += (
+            f", on p-values {named}-adjusted over each metric's {lines} (the intervals are each "
+            "at their level on their own, not simultaneous: one may leave out zero where the "
+            "adjusted verdict is no evidence)"
+        )
+    return text
+
+
 def frame(summary: Summary) -> pd.DataFrame:
     """One row per configuration and accuracy metric: ``configuration, metric`` then
-    :data:`PARTS` (the metric's own unit: accuracy as a fraction) and ``verdict``."""
+    :data:`PARTS` (the metric's own unit: accuracy as a fraction; ``p`` adjusted when the
+    report adjusts, then ``p_raw`` too) and ``verdict``."""
     t = summary.table
+    parts = PARTS + (("p_raw",) if summary.adjust != "none" else ())
     rows = []
     for col in _columns(summary):
         for label, row in t.iterrows():
             record = {"configuration": str(label), "metric": col.metric.removeprefix("metrics.")}
-            record |= {part: row.get(f"{col.key}.{part}") for part in PARTS}
+            record |= {part: row.get(f"{col.key}.{part}") for part in parts}
             record["verdict"] = row.get(f"{col.key}.verdict")
             rows.append(record)
-    return pd.DataFrame(rows, columns=["configuration", "metric", *PARTS, "verdict"])
+    return pd.DataFrame(rows, columns=["configuration", "metric", *parts, "verdict"])
 
 
 def _num(value: float, col: Column, signed: bool = False) -> str:
@@ -74,7 +98,7 @@ def grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
     level = level_text(summary.alpha)
     headers = [
         "configuration", "metric", "seeds", "mean ± std", f"{level} CI", "paired seeds",
-        "difference", f"{level} CI of the difference", "p (paired t)", POWER_HEADER, "verdict",
+        "difference", f"{level} CI of the difference", p_header(summary), POWER_HEADER, "verdict",
     ]  # fmt: skip
     rows = []
     t = summary.table
@@ -120,7 +144,7 @@ def effects_grid(summary: Summary) -> tuple[list[str], list[list[Cell]]]:
     level = level_text(summary.alpha)
     headers = [
         "factor", "change", "others held at", "metric", "paired seeds", "difference",
-        f"{level} CI of the difference", "p (paired t)", POWER_HEADER, "verdict",
+        f"{level} CI of the difference", p_header(summary), POWER_HEADER, "verdict",
     ]  # fmt: skip
     by_metric = {c.metric.removeprefix("metrics."): c for c in _columns(summary)}
     rows = []

@@ -15,9 +15,12 @@ only. For every reported metric:
   ``<key>.p`` (two-sided paired t-test) and ``<key>.verdict``: ``better`` / ``worse`` (p <
   alpha, in the metric's direction), ``no evidence``, ``n<2`` (fewer than 2 shared seeds: no
   test) or ``baseline`` on the baseline row itself. Each row is tested on its own against
-  the baseline: no correction for the number of rows. The report shows verdicts for the
-  accuracy columns; cost columns (GMACs, memory, time) keep their ratio deltas, their tests
-  only decide the bold mark.
+  the baseline: no correction for the number of rows, unless ``adjust`` names one (``holm``,
+  ``bh``; :func:`~mats_lab.report.stats.adjust_p`): then ``<key>.p`` is the adjusted p-value
+  over that metric's rows, the verdict follows it, and ``<key>.p_raw`` keeps the test's own;
+  the intervals stay each at ``1 - alpha`` on its own (not simultaneous). The report shows
+  verdicts for the accuracy columns; cost columns (GMACs, memory, time) keep their ratio
+  deltas, their tests only decide the bold mark.
 
 **Best (bold)**, per column: among the rows whose verdict is ``better``, the one(s) with the
 best mean. When no row is better and every other row is ``worse``, the baseline. Otherwise
@@ -48,7 +51,15 @@ import pandas as pd
 
 from mats_lab.report.cells import cell_text, missing
 from mats_lab.report.effects import simple_effects
-from mats_lab.report.stats import Paired, intervals, paired_rows, seed_table, verdict
+from mats_lab.report.stats import (
+    ADJUSTMENTS,
+    Paired,
+    adjust_p,
+    intervals,
+    paired_rows,
+    seed_table,
+    verdict,
+)
 
 __all__ = [
     "Column",
@@ -104,6 +115,7 @@ class Summary:
     pareto_x: str | None = None  # key of the cost column of the Pareto front
     primary: str | None = None  # key of the main accuracy column
     alpha: float = 0.05  # level of the tests; intervals are at 1 - alpha
+    adjust: str = "none"  # correction of each metric's p-values for their number (ADJUSTMENTS)
     # each factor's effect with the others held (mats_lab.report.effects; empty: one factor)
     effects: pd.DataFrame = field(default_factory=pd.DataFrame)
 
@@ -300,6 +312,7 @@ def _statistics(
     columns: list[Column],
     baseline: str | None,
     alpha: float,
+    adjust: str = "none",
 ) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
     """The interval and paired-test columns of every metric (module docstring), as a frame on
     ``table``'s index; and each metric's ``(R, S)`` values by configuration and seed (the
@@ -321,6 +334,9 @@ def _statistics(
         result = paired_rows(per_seed, base, alpha)
         if baseline is not None:  # the baseline against itself: nothing to test
             result.loc[baseline] = [0, np.nan, np.nan, np.nan, np.nan, np.nan]
+        if adjust != "none":  # one family: this metric's rows against the baseline
+            out[f"{key}.p_raw"] = result["p"].copy()
+            result["p"] = adjust_p(result["p"].to_numpy(float), adjust)
         out[f"{key}.pairs"] = result["pairs"].astype(int)
         out[f"{key}.diff"] = result["diff"]
         out[f"{key}.diff_lo"] = result["low"]
@@ -346,11 +362,15 @@ def summarise(
     baseline_named_by: str = "--baseline",
     study: str = "",
     alpha: float = 0.05,
+    adjust: str = "none",
 ) -> Summary:
     """The study's table from its tidy trial frame (see :mod:`mats_lab.report.collect`);
-    ``alpha``: the level of the paired tests (intervals at ``1 - alpha``)."""
+    ``alpha``: the level of the paired tests (intervals at ``1 - alpha``); ``adjust``: the
+    correction of each metric's p-values for their number (module docstring)."""
     if not 0 < alpha < 1:
         raise ValueError(f"alpha {alpha} must lie between 0 and 1")
+    if adjust not in ADJUSTMENTS:
+        raise ValueError(f"adjustment {adjust!r}: choose one of {', '.join(ADJUSTMENTS)}")
     bundles = bundles or []
     labels = config_labels(trials, variables)
     complete = trials[trials["state"] == "COMPLETE"].sort_values("trial", kind="stable")
@@ -380,11 +400,11 @@ def summarise(
         base = table.loc[chosen, f"{col.key}.mean"] if chosen is not None else np.nan
         mean = table[f"{col.key}.mean"]
         table[f"{col.key}.delta"] = (mean - base) * col.scale if col.kind == "acc" else mean / base
-    tests, per_seed = _statistics(table, complete, labels, columns, chosen, alpha)
+    tests, per_seed = _statistics(table, complete, labels, columns, chosen, alpha, adjust)
     table = pd.concat([table, tests], axis=1)  # at once: a column per statistic and metric
     accuracy = [c for c in columns if c.kind == "acc"]
     factors = [v for v in variables if v in shown] + [p for p in shown if p not in variables]
-    effects = simple_effects(table, per_seed, factors, accuracy, chosen, alpha)
+    effects = simple_effects(table, per_seed, factors, accuracy, chosen, alpha, adjust)
     others = trials[trials["state"] != "COMPLETE"]
     other_labels = labels[others.index]
     table["excluded"] = [int((other_labels == i).sum()) for i in table.index]
@@ -407,6 +427,7 @@ def summarise(
         pareto_x=x_key,
         primary=y_key,
         alpha=alpha,
+        adjust=adjust,
         effects=effects,
     )
 
