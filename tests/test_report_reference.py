@@ -82,14 +82,20 @@ def test_verdicts_are_paired_by_configuration_and_metric(tmp_path):
     assert frame["this run"].tolist()[0] == "no evidence (p=0.08)"
     assert frame["reference"].tolist()[1] == "worse (p=0.02)"
     text = verdicts_markdown(frame, tmp_path)
-    assert text.splitlines()[0].endswith("2 of 3 the same, 0 opposite") and "**no**" in text
+    # a: worse twice is a call both runs made; a/test: no evidence twice is agreement only
+    assert frame["called"].tolist() == [False, True, False]
+    head = text.splitlines()[0]
+    assert head.endswith("2 of 3 the same (1 of them better or worse in both), 0 opposite")
+    assert "**no**" in text and "called" not in text
     empty = verdicts_markdown(compare_verdicts(run.head(1), ref), tmp_path)
     assert "none tested in both" in empty
     flipped = run.assign(verdict=["baseline", "worse", "worse", "no evidence", "n<2"])
     flipped_frame = compare_verdicts(flipped, ref)
     assert flipped_frame["opposite"].tolist() == [True, False, False]  # b: better -> worse
     text = verdicts_markdown(flipped_frame, tmp_path)
-    assert text.splitlines()[0].endswith("2 of 3 the same, 1 opposite")
+    assert text.splitlines()[0].endswith(
+        "2 of 3 the same (1 of them better or worse in both), 1 opposite"
+    )
     assert "**no: opposite**" in text and "opposite |" not in text.splitlines()[2]
 
 
@@ -122,4 +128,6 @@ def test_effect_verdicts_are_paired_by_factor_change_held_and_metric(tmp_path):
     assert frame["same"].tolist() == [True, False, True]
     text = verdicts_markdown(frame, tmp_path, "Effects of each factor, the others held")
     assert text.startswith("Effects of each factor, the others held, this run and the reference")
-    assert text.splitlines()[0].endswith("2 of 3 the same, 0 opposite")
+    assert text.splitlines()[0].endswith(
+        "2 of 3 the same (1 of them better or worse in both), 0 opposite"
+    )

@@ -132,9 +132,10 @@ def compare_verdicts(
                 "this run": _verdict(row),
                 "same": str(theirs["verdict"]) == str(row["verdict"]),
                 "opposite": {str(theirs["verdict"]), str(row["verdict"])} == {"better", "worse"},
+                "called": str(theirs["verdict"]) == str(row["verdict"]) in ("better", "worse"),
             }
         )
-    columns = ["configuration", "metric", "reference", "this run", "same", "opposite"]
+    columns = ["configuration", "metric", "reference", "this run", "same", "opposite", "called"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -146,8 +147,10 @@ def _verdict(row: pd.Series) -> str:
 def verdicts_markdown(
     frame: pd.DataFrame, reference: Path, what: str = "Verdicts against the baseline"
 ) -> str:
-    """The verdict comparison as Markdown, headed by how many verdicts are the same and how
-    many are opposite (better in one, worse in the other)."""
+    """The verdict comparison as Markdown, headed by how many verdicts are the same, how many of
+    those are a call (better, or worse, in both: "no evidence" twice is agreement too, but one
+    that a run without power reaches by calling nothing) and how many are opposite (better in
+    one, worse in the other)."""
     if frame.empty:
         return (
             f"{what}: none tested in both this run and {reference} "
@@ -155,11 +158,13 @@ def verdicts_markdown(
         )
     same = int(frame["same"].sum())
     opposite = int(frame["opposite"].sum())
+    called = int(frame["called"].sum())
     head = (
         f"{what}, this run and the reference in {reference}: "
-        f"{same} of {len(frame)} the same, {opposite} opposite"
+        f"{same} of {len(frame)} the same ({called} of them better or worse in both), "
+        f"{opposite} opposite"
     )
     shown = frame.assign(same=frame["same"].map({True: "yes", False: "**no**"}))
     shown.loc[frame["opposite"], "same"] = "**no: opposite**"
-    shown = shown.drop(columns="opposite")
+    shown = shown.drop(columns=["opposite", "called"])
     return f"{head}\n\n{shown.to_markdown(index=False, disable_numparse=True)}\n"
