@@ -25,6 +25,7 @@ from mats_lab.report.stats import (
     Paired,
     adjust_p,
     paired,
+    paired_power,
     paired_rows,
     seed_interval,
     seed_table,
@@ -102,6 +103,15 @@ def test_seeds_for_power_matches_the_published_sample_sizes():
     assert math.isnan(seeds_for_power(np.array([np.nan]), np.array([1.0]))[0])
     # the paired test's own figure: differences 0.10, 0.12, 0.08, 0.10 (d = 6.1): 3 seeds
     assert paired(pd.Series([0.60, 0.64, 0.62, 0.66], index=[0, 1, 2, 3]), BASE).seeds_80 == 3
+
+
+def test_power_of_the_paired_test_matches_the_published_figures():
+    """G*Power's "actual power" for those sample sizes: d = 1.0 with 10 pairs 0.803, d = 0.5
+    with 34 pairs 0.808; one pair fewer falls below 0.8; no effect: the test's own alpha."""
+    got = paired_power(np.array([1.0, -0.5]), np.array([10, 34]))
+    assert got == pytest.approx([0.803, 0.808], abs=0.002)
+    assert (paired_power(np.array([1.0, 0.5]), np.array([9, 33])) < 0.8).all()
+    assert paired_power(np.array([0.0, 0.0]), 5, alpha=0.01) == pytest.approx([0.01, 0.01])
 
 
 def test_a_seed_run_twice_counts_once_with_its_mean():

@@ -15,6 +15,7 @@
   method (the family-wise error stays at most alpha) or Benjamini-Hochberg's (the expected
   share of false discoveries among the calls stays at most alpha), with statsmodels'
   ``multipletests``. Off by default (``none``): each test is then at alpha on its own.
+- :func:`paired_power`: the power of that paired t-test for a given effect and number of seeds.
 - :func:`seeds_for_power`: a planning figure for the next run: how many seeds a paired t-test
   at ``alpha`` needs to call a difference as large as the one observed with 80 % power, given
   the observed spread of the paired differences (the noncentral t, ``scipy.stats.nct``). It
@@ -47,6 +48,7 @@ __all__ = [
     "adjust_p",
     "intervals",
     "paired",
+    "paired_power",
     "paired_rows",
     "seed_interval",
     "seeds_for_power",
@@ -189,6 +191,23 @@ def adjust_p(p: np.ndarray, method: str) -> np.ndarray:
     return out
 
 
+def paired_power(effect: np.ndarray, n: np.ndarray | float, alpha: float = 0.05) -> np.ndarray:
+    """``(R,)``: the probability that a two-sided paired t-test at ``alpha`` over ``n`` pairs
+    rejects when the true mean difference is ``effect`` standard deviations of the paired
+    differences (``(R,)``; its sign does not matter): ``P(|T| > t_crit)``, ``T`` noncentral t
+    with ``n - 1`` degrees of freedom and noncentrality ``effect * sqrt(n)``. At effect 0 it
+    is ``alpha``."""
+    from scipy import stats
+
+    effect = np.abs(np.asarray(effect, dtype=float))
+    n = np.asarray(n, dtype=float)
+    crit = stats.t.ppf(1 - alpha / 2, n - 1)
+    shift = effect * np.sqrt(n)
+    # the far tail (-crit with a large positive shift) is ~0; scipy returns NaN there
+    far = np.nan_to_num(stats.nct.cdf(-crit, n - 1, shift), nan=0.0)
+    return stats.nct.sf(crit, n - 1, shift) + far
+
+
 def seeds_for_power(
     diff: np.ndarray, sd: np.ndarray, alpha: float = 0.05, power: float = 0.8, most: int = 200
 ) -> np.ndarray:
@@ -207,16 +226,11 @@ def seeds_for_power(
     todo = known & (diff > 0) & (sd > 0)
     if not todo.any():
         return out
-    from scipy import stats
 
     effect = diff[todo] / sd[todo]
 
     def power_at(n: np.ndarray) -> np.ndarray:
-        crit = stats.t.ppf(1 - alpha / 2, n - 1)
-        shift = effect * np.sqrt(n)
-        # the far tail (-crit with a large positive shift) is ~0; scipy returns NaN there
-        far = np.nan_to_num(stats.nct.cdf(-crit, n - 1, shift), nan=0.0)
-        return stats.nct.sf(crit, n - 1, shift) + far
+        return paired_power(effect, n, alpha)
 
     low = np.full(effect.shape, 2.0)  # power_at(low) may already suffice
     high = np.full(effect.shape, float(most))
