@@ -126,3 +126,32 @@ def test_the_accepted_mmcv_lite_warning_is_not_printed():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "mmcv-lite" not in out.stderr
     assert "still shown" in out.stderr
+
+
+def test_a_config_is_formatted_once_for_all_its_checkpoints(monkeypatch):
+    """Fix 5: every checkpoint's meta holds ``cfg.pretty_text``, which runs yapf over the whole
+    config (about 1 s for a study stage's): the same config is formatted once, a changed one
+    again, and the text is what the formatter gave."""
+    import mmengine.config.config as config_module
+    from mmengine.config import Config
+
+    import mats_lab.mm  # noqa: F401  (applies the fixes)
+
+    calls = []
+    real = config_module.FormatCode
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(config_module, "FormatCode", counting)
+    cfg = Config(dict(model=dict(type="Recognizer3D", depth=4), train_cfg=dict(max_epochs=40)))
+    first = cfg.pretty_text
+    assert cfg.pretty_text == first and Config(cfg.to_dict()).pretty_text == first
+    assert len(calls) == 1, "the same content is formatted once"
+    cfg.train_cfg.max_epochs = 41
+    changed = cfg.pretty_text
+    assert len(calls) == 2 and "max_epochs=41" in changed and changed != first
+    cfg.train_cfg.max_epochs = 40
+    assert cfg.pretty_text == first and len(calls) == 2
+    assert "max_epochs=40" in first and "depth=4" in first

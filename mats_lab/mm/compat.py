@@ -17,6 +17,13 @@ custom imports run inside ``Config.fromfile`` before the Runner imports mmaction
 4. mmcv-lite has no compiled ops, so importing mmcv's transformer bricks warns "You should
    install mmcv rather than mmcv-lite" on every run. Nothing in MATS uses those ops (STACK.md:
    mmcv-lite is the chosen install), so exactly that warning is silenced.
+5. mmengine's ``Runner.save_checkpoint`` stores ``cfg.pretty_text`` in every checkpoint's meta,
+   and ``pretty_text`` formats the whole config with yapf each time: about 1 s for a study
+   stage's config, against 0.02 s for ``torch.save`` of the tiny model's 14 MB checkpoint, so
+   a 40-epoch fine-tuning that checkpoints every epoch spent about 40 s of its 2-3 minutes
+   formatting the same text (benchmarks/README.md, "Checkpoints"). The property is memoised
+   on the config's content (its plain-dict ``repr`` and the formatting switch): the same
+   config gives the same text from the second call on, a changed one is formatted anew.
 """
 
 from __future__ import annotations
@@ -129,6 +136,33 @@ def _register_checkpoint_loader() -> None:
     CheckpointLoader.register_scheme(prefixes="", loader=load_from_local, force=True)
 
 
+_PRETTY: dict[tuple[str, bool], str] = {}  # (repr of the config's dict, yapf on) -> text
+_PRETTY_MOST = 32  # configs remembered per process (a study stage has one)
+
+
+def _memoise_pretty_text() -> None:
+    """Replace ``mmengine.config.Config.pretty_text`` by a memoised one (fix 5)."""
+    from mmengine.config import Config
+
+    formatted = Config.pretty_text
+    if getattr(formatted.fget, "_mats_memoised", False):
+        return
+
+    def pretty_text(self: Config) -> str:
+        key = (repr(self.to_dict()), bool(self._format_python_code))
+        text = _PRETTY.get(key)
+        if text is None:
+            text = formatted.fget(self)
+            if len(_PRETTY) >= _PRETTY_MOST:
+                _PRETTY.clear()
+            _PRETTY[key] = text
+        return text
+
+    memoised = property(pretty_text, doc=formatted.__doc__)
+    pretty_text._mats_memoised = True  # type: ignore[attr-defined]
+    Config.pretty_text = memoised  # type: ignore[method-assign,assignment]
+
+
 def apply() -> None:
     """Apply every fix once per process (idempotent)."""
     global _APPLIED
@@ -140,4 +174,5 @@ def apply() -> None:
     )
     install_drn_stand_in()
     _register_checkpoint_loader()
+    _memoise_pretty_text()
     _APPLIED = True
