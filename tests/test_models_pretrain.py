@@ -132,12 +132,41 @@ def test_loss_falls_when_training_on_one_clip(mm):
     first = None
     for _ in range(30):
         data = model.data_preprocessor({"inputs": [video[0]], "data_samples": None}, True)
-        loss = model(data["inputs"], mode="loss")["loss"]
-        first = first if first is not None else loss.item()
+        out = model(data["inputs"], mode="loss")
+        loss = out["loss"]
+        first = first if first is not None else out
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss.item() < 0.8 * first
+    assert loss.item() < 0.8 * first["loss"].item()
+    # the diagnostic follows: what the decoder learned is a share of the predict-zeros MSE
+    assert out["explained"].item() > first["explained"].item() + 0.1
+    assert out["explained"].item() == pytest.approx(
+        1 - loss.item() / out["zero_mse"].item(), abs=1e-6
+    )
+
+
+def test_diagnostics_are_zero_for_a_decoder_that_predicts_zeros_and_are_not_optimised(mm):
+    model = pretrainer("tube", keep_ratio=1.0)
+    torch.nn.init.zeros_(model.decoder.head.weight)
+    torch.nn.init.zeros_(model.decoder.head.bias)
+    losses = model(torch.randn(2, 1, 3, 8, 32, 32), mode="loss")
+    assert set(losses) == {"loss", "zero_mse", "explained"}
+    assert losses["zero_mse"].item() == pytest.approx(losses["loss"].item(), rel=1e-6)
+    assert losses["explained"].item() == pytest.approx(0.0, abs=1e-6)
+    assert not losses["zero_mse"].requires_grad and not losses["explained"].requires_grad
+    total, log_vars = model.parse_losses(losses)  # what MMEngine's train step optimises
+    assert total.item() == pytest.approx(losses["loss"].item())
+    assert set(log_vars) == {"loss", "zero_mse", "explained"}
+
+
+def test_diagnostics_of_targets_that_are_all_zero(mm):
+    from mats_lab.models.mae import reconstruction_diagnostics
+
+    out = reconstruction_diagnostics(torch.tensor(0.0), torch.zeros(2, 3, 4))
+    assert out["zero_mse"].item() == 0.0 and out["explained"].item() == 0.0
+    out = reconstruction_diagnostics(torch.tensor(0.5), torch.ones(2, 3, 4))
+    assert out["explained"].item() == pytest.approx(0.5)
 
 
 def test_pretrain_checkpoint_loads_into_recognizer_backbone(mm, tmp_path):

@@ -196,6 +196,14 @@ def train_losses(work_dir: Path) -> tuple[dict[int, float], dict[int, float]]:
     return progress, scalars
 
 
+def step_scalars(work_dir: Path) -> dict[int, dict]:
+    """The train step's other scalars (``TrainLine.scalars``) by iteration."""
+    from mats_lab.protocol.records import TrainLine, read_progress_lines
+
+    lines = read_progress_lines(work_dir / "progress.jsonl")
+    return {line.iter: line.scalars for line in lines if isinstance(line, TrainLine)}
+
+
 def final_metrics(work_dir: Path) -> tuple[dict, dict]:
     from mats_lab.protocol.records import TestLine, ValLine, read_progress_lines
 
@@ -238,6 +246,7 @@ def test_killed_and_resumed_sweep_trains_exactly_as_an_uninterrupted_one(tmp_pat
     assert scalars == scalars_ref  # every iteration's loss, bit for bit
     assert progress == progress_ref
     assert sorted(progress_ref) == [5, 8, 10, 15, 16, 20, 24]  # every 5th iteration, epoch ends
+    assert step_scalars(resumed) == step_scalars(reference)  # train accuracy too
     assert final_metrics(resumed) == final_metrics(reference)
     ours = json.loads((resumed / "result.json").read_text())
     theirs = json.loads((reference / "result.json").read_text())
@@ -261,6 +270,14 @@ def test_killed_and_resumed_sweep_trains_exactly_as_an_uninterrupted_one(tmp_pat
     assert sorted(t.state.name for t in trials) == ["COMPLETE", "FAIL"]
     done = next(t for t in trials if t.state.name == "COMPLETE")
     assert [s["reused"] for s in done.user_attrs["stages"]] == [True, False]
+    # the train steps' other scalars, per epoch, beside the losses: how much of the
+    # predict-zeros error the pre-training removes, how well the fine-tuning fits its clips
+    history = done.user_attrs["history"]
+    assert [epoch for epoch, _ in history["pretrain/train/explained"]] == [1]
+    assert [epoch for epoch, _ in history["pretrain/train/zero_mse"]] == [1]
+    assert [epoch for epoch, _ in history["finetune/train/top1_acc"]] == [1, 2, 3]
+    assert all(0.0 <= value <= 1.0 for _, value in history["finetune/train/top1_acc"])
+    assert not any("loss_cls" in name for name in history)  # parts of the loss stay out
     for key in (
         "train_gmacs",
         "test_gmacs",

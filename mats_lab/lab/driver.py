@@ -345,6 +345,9 @@ class StudyDriver:
                     run.history.setdefault(f"{prefix}val/{name}", []).append([epoch, value])
         for epoch, loss in full.epoch_losses().items():
             run.history.setdefault(f"{plan.name}/train/loss", []).append([epoch, loss])
+        for name, per_epoch in full.epoch_scalars().items():
+            for epoch, value in per_epoch.items():
+                run.history.setdefault(f"{plan.name}/train/{name}", []).append([epoch, value])
 
     # -- telling ------------------------------------------------------------------------------
     def _finish(self, run: TrialRun) -> None:

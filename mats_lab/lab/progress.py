@@ -11,6 +11,7 @@ Only the standard library and :mod:`mats_lab.protocol` are imported here.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,11 +88,24 @@ class ProgressReader:
 
     def epoch_losses(self) -> dict[int, float]:
         """Mean training loss per epoch (over the logged lines)."""
-        sums: dict[int, list[float]] = {}
-        for line in self.train:
-            if line.loss is not None:
-                sums.setdefault(line.epoch, []).append(float(line.loss))
-        return {e: sum(v) / len(v) for e, v in sorted(sums.items())}
+        return _epoch_means((line.epoch, line.loss) for line in self.train)
+
+    def epoch_scalars(self) -> dict[str, dict[int, float]]:
+        """Mean of each other train-step scalar per epoch: ``{name: {epoch: mean}}``."""
+        names = sorted({name for line in self.train for name in (line.scalars or {})})
+        return {
+            name: _epoch_means((line.epoch, (line.scalars or {}).get(name)) for line in self.train)
+            for name in names
+        }
+
+
+def _epoch_means(points: Iterable[tuple[int, float | None]]) -> dict[int, float]:
+    """``(epoch, value)`` pairs averaged per epoch, epochs in order (``None`` values skipped)."""
+    sums: dict[int, list[float]] = {}
+    for epoch, value in points:
+        if value is not None:
+            sums.setdefault(epoch, []).append(float(value))
+    return {e: sum(v) / len(v) for e, v in sorted(sums.items())}
 
 
 def read_progress(path: Path) -> ProgressReader:

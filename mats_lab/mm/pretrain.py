@@ -16,7 +16,12 @@ from mmengine.dist import get_rank
 from mmengine.model import BaseModel
 from torch import Tensor
 
-from mats_lab.models.mae import MASKINGS, MAEDecoder, masked_autoencoder_loss
+from mats_lab.models.mae import (
+    MASKINGS,
+    MAEDecoder,
+    masked_autoencoder_loss,
+    reconstruction_diagnostics,
+)
 from mats_lab.models.vit import VideoViT
 
 
@@ -101,8 +106,10 @@ class MATSPretrainer(BaseModel):
     ) -> dict[str, Tensor] | Tensor | list:
         """``inputs``: ``(B, num_views, C, T, H, W)`` or ``(B, C, T, H, W)``.
 
-        ``mode='loss'`` returns ``{'loss': mse}``; ``'tensor'`` the ``(B, M, P)`` predictions;
-        ``'predict'`` the data samples with ``pred_loss`` set (for a validation loop).
+        ``mode='loss'`` returns ``{'loss': mse, 'zero_mse': ..., 'explained': ...}`` (only
+        ``loss`` is optimised, see :func:`reconstruction_diagnostics`); ``'tensor'`` the
+        ``(B, M, P)`` predictions; ``'predict'`` the data samples with ``pred_loss`` set (for a
+        validation loop).
         """
         video = inputs.flatten(0, 1) if inputs.dim() == 6 else inputs  # (B, C, T, H, W)
         preprocessor = self.data_preprocessor
@@ -120,7 +127,7 @@ class MATSPretrainer(BaseModel):
             norm_pix_loss=self.norm_pix_loss,
         )
         if mode == "loss":
-            return {"loss": out.loss}
+            return {"loss": out.loss, **reconstruction_diagnostics(out.loss, out.target)}
         if mode == "tensor":
             return out.pred
         if mode == "predict":

@@ -1,7 +1,8 @@
 """``TrialProgressHook``: one JSON line per event in ``<work_dir>/progress.jsonl``.
 
 The sweep orchestrator follows a trial through this file alone (no sockets, no MLflow inside
-the trial): training lines carry epoch, iteration and loss, validation lines the evaluator's
+the trial): training lines carry epoch, iteration, loss and the train step's other logged
+scalars (``TrainLine.scalars``), validation lines the evaluator's
 metrics per epoch, test lines the final metrics. It is listed in the dumped config's
 ``custom_hooks``, so a replay with plain ``tools/train.py`` writes the same file.
 
@@ -67,7 +68,8 @@ class TrialProgressHook(Hook):
         end_of_epoch = batch_idx + 1 == len(runner.train_dataloader)
         if (runner.iter + 1) % self.interval and not end_of_epoch:
             return
-        loss = outputs.get("loss") if isinstance(outputs, dict) else None
+        outputs = outputs if isinstance(outputs, dict) else {}
+        scalars = {k: _plain(v) for k, v in outputs.items() if "loss" not in k}
         self._write(
             runner,
             TrainLine(
@@ -75,7 +77,8 @@ class TrialProgressHook(Hook):
                 iter=runner.iter + 1,
                 max_iters=runner.max_iters,
                 max_epochs=runner.max_epochs,
-                loss=_plain(loss),
+                loss=_plain(outputs.get("loss")),
+                scalars=scalars or None,
                 samples=self._samples,
             ),
         )

@@ -24,7 +24,14 @@ from mats_lab.core.selection import count_for_ratio, pretrain_split
 from mats_lab.models.layers import Block, init_vit_weights, sinusoid_table
 from mats_lab.models.vit import VideoViT
 
-__all__ = ["MASKINGS", "MAEDecoder", "MAEOutput", "choose_tokens", "masked_autoencoder_loss"]
+__all__ = [
+    "MASKINGS",
+    "MAEDecoder",
+    "MAEOutput",
+    "choose_tokens",
+    "masked_autoencoder_loss",
+    "reconstruction_diagnostics",
+]
 
 MASKINGS = ("mats", "tube", "random")
 
@@ -208,3 +215,27 @@ def masked_autoencoder_loss(
         )  # (B, M, P)
     loss = F.mse_loss(pred.float(), target)
     return MAEOutput(loss, pred, target, visible_idx, target_idx, prep.tubelet_idx)
+
+
+def reconstruction_diagnostics(loss: Tensor, target: Tensor) -> dict[str, Tensor]:
+    """Is the pre-training learning anything? The loss against that of predicting zeros.
+
+    With normalised-pixel targets every target tubelet has mean 0 per channel, so predicting
+    zeros is predicting each token's own mean: the trivial answer a decoder reaches in its
+    first steps without any information from the visible tokens.
+
+    Args:
+        loss: scalar MSE of the predictions (as :func:`masked_autoencoder_loss` returns it).
+        target: ``(B, M, P)`` the targets it was computed on.
+
+    Returns:
+        ``zero_mse``: the MSE of predicting zeros (the targets' mean square); ``explained``:
+        ``1 - loss / zero_mse``, the share of it the prediction removes (0: nothing learned
+        beyond zeros; 1: perfect; 0 too when every target is exactly zero, as for a clip with
+        nothing moving under centred targets). Both detached: logged, never optimised (their
+        names hold no ``loss``, so MMEngine's ``parse_losses`` leaves them out of the sum).
+    """
+    with torch.no_grad():
+        zero = target.float().pow(2).mean()
+        explained = torch.where(zero > 0, 1.0 - loss.detach().float() / zero, zero.new_zeros(()))
+    return {"zero_mse": zero, "explained": explained}

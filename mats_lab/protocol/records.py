@@ -136,6 +136,10 @@ class TrainLine(_Record):
     max_iters: int | None = None
     max_epochs: int | None = None
     loss: float | None = None
+    #: The train step's other logged scalars, those whose names hold no ``loss`` (the parts
+    #: ``loss`` sums): the pre-training's ``explained`` and ``zero_mse``, a recognizer's
+    #: ``top1_acc``. ``None`` in files written before they were recorded.
+    scalars: dict[str, float | None] | None = None
     #: Clips seen by this process since it started (resumed runs count from 0).
     samples: int | None = None
     time: float | None = None
