@@ -80,11 +80,30 @@ def test_two_runs_pool_into_one_six_seed_report(tmp_path):
     assert "Numbers from trial tables (2 runs pooled)" in page
     assert "--trials" in page and "--no-tokens" in page  # the command, to rerun as it ran
     assert "## The effect of each factor, the others held" in page
+    assert "pre-training fit" not in page  # these trials logged no `explained`
     effects = pd.read_csv(folder / "effects.csv")
     line = effects[(effects["metric"] == "val/acc/top1") & (effects["factor"] == "pretrain")]
     line = line.set_index("held").loc["keep_ratio=0.3"]  # MATS vs none, both at keep 0.3
     assert (line["control"], line["pairs"]) == ("pretrain=none, keep_ratio=0.3", 6)
     assert line["diff"] == pytest.approx(0.06)  # none/0.3 equals none/1.0 here, seed by seed
+
+
+def test_the_page_says_how_much_each_pre_training_learned(tmp_path):
+    first = write_run(tmp_path / "first", "factorial", range(0, 3))
+    trials = pd.read_csv(first / "trials.csv")
+    explained = {"mats": [0.002, 0.0, 0.001], "videomae": [0.25, 0.30, 0.35]}
+    trials["metrics.pretrain/train/explained"] = [
+        explained[row.pretrain][row.seed] if row.pretrain in explained else float("nan")
+        for row in trials.rename(columns={"params.pretrain": "pretrain"}).itertuples()
+    ]
+    trials.to_csv(first / "trials.csv", index=False)
+    result = report(tmp_path, "--trials", str(first))
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "out" / "keep_ratio_factorial_pooled" / "index.md").read_text()
+    (note,) = [line for line in page.splitlines() if "pre-training fit" in line]
+    assert "`pretrain`: pretrain=mats, keep_ratio=0.3 0.1 % (3)" in note
+    assert "pretrain=videomae, keep_ratio=1.0 30.0 % (3)" in note
+    assert "pretrain=none" not in note  # trained from scratch: nothing to say
 
 
 def test_one_table_re_reports_a_run_without_its_stores(tmp_path):

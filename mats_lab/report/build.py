@@ -24,6 +24,7 @@ from mats_lab.report.collect import (
     curves,
     mlflow_experiments,
 )
+from mats_lab.report.fit_notes import pretraining_fit_note
 from mats_lab.report.reference import (
     compare_verdicts,
     compare_with_reference,
@@ -375,6 +376,8 @@ def write_study(data: StudyData, options: ReportOptions, lenient: bool = False) 
     report.files += write_tables(report, options, caption)
     report.notes += index.seed_notes(summary)
     report.notes += index.machine_notes(complete_machines(data.trials))
+    fit = pretraining_fit_note(data.trials, config_labels(data.trials, data.variables))
+    report.notes += [fit] if fit else []
     trials_csv = folder / "trials.csv"
     # 12 significant digits: 0.81, not the float repr 0.8099999999999999
     data.trials.to_csv(trials_csv, index=False, float_format="%.12g")
