@@ -32,6 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from mats_lab.lab.progress import epoch_means  # noqa: E402 - after the path
+
 BASE = REPO / "mm_configs" / "mats_vit-tiny-p8_pretrain_8x4x1_motion-synth.py"
 #: The factorial study's pre-training overrides (studies/keep_ratio_factorial.yaml).
 STUDY_BACKBONE = dict(patch_size=16, tubelet_size=4, temporal_center=True)
@@ -106,14 +110,10 @@ def _kwargs(values: dict) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in values.items())
 
 
-def epoch_means(scalars_json: Path, key: str) -> dict[int, float]:
+def scalar_epoch_means(scalars_json: Path, key: str) -> dict[int, float]:
     """Mean of ``key`` per epoch over MMEngine's logged training lines."""
-    sums: dict[int, list[float]] = {}
-    for text in scalars_json.read_text().splitlines():
-        record = json.loads(text)
-        if key in record and "epoch" in record:
-            sums.setdefault(int(record["epoch"]), []).append(float(record[key]))
-    return {e: sum(v) / len(v) for e, v in sorted(sums.items())}
+    records = [json.loads(text) for text in scalars_json.read_text().splitlines()]
+    return epoch_means((int(r["epoch"]), r.get(key)) for r in records if "epoch" in r)
 
 
 def train_variants(names: list[str], args: argparse.Namespace) -> dict[str, dict]:
@@ -138,7 +138,8 @@ def train_variants(names: list[str], args: argparse.Namespace) -> dict[str, dict
         if proc.returncode:
             raise SystemExit(f"error: variant {name} failed; see {args.out / name / 'train.log'}")
         scalars = sorted((args.out / name / "run").glob("*/vis_data/scalars.json"))[-1]
-        results[name] = {k: epoch_means(scalars, k) for k in ("loss", "zero_mse", "explained")}
+        keys = ("loss", "zero_mse", "explained")
+        results[name] = {k: scalar_epoch_means(scalars, k) for k in keys}
     return results
 
 

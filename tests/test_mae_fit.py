@@ -47,7 +47,7 @@ def test_epoch_means_of_mmengines_scalars(fit, tmp_path) -> None:
         {"step": 15, "lr": 0.1},  # a line without the key or the epoch
     ]
     path.write_text("\n".join(json.dumps(line) for line in lines))
-    assert fit.epoch_means(path, "explained") == pytest.approx({1: 0.2, 2: 0.5})
+    assert fit.scalar_epoch_means(path, "explained") == pytest.approx({1: 0.2, 2: 0.5})
 
 
 def test_bad_arguments_exit_2(fit, capsys) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mats_lab.protocol.records import TestLine, TrainLine, ValLine, parse_progress_line
 
-__all__ = ["ProgressReader", "read_progress"]
+__all__ = ["ProgressReader", "epoch_means", "read_progress"]
 
 
 @dataclass
@@ -88,18 +88,18 @@ class ProgressReader:
 
     def epoch_losses(self) -> dict[int, float]:
         """Mean training loss per epoch (over the logged lines)."""
-        return _epoch_means((line.epoch, line.loss) for line in self.train)
+        return epoch_means((line.epoch, line.loss) for line in self.train)
 
     def epoch_scalars(self) -> dict[str, dict[int, float]]:
         """Mean of each other train-step scalar per epoch: ``{name: {epoch: mean}}``."""
         names = sorted({name for line in self.train for name in (line.scalars or {})})
         return {
-            name: _epoch_means((line.epoch, (line.scalars or {}).get(name)) for line in self.train)
+            name: epoch_means((line.epoch, (line.scalars or {}).get(name)) for line in self.train)
             for name in names
         }
 
 
-def _epoch_means(points: Iterable[tuple[int, float | None]]) -> dict[int, float]:
+def epoch_means(points: Iterable[tuple[int, float | None]]) -> dict[int, float]:
     """``(epoch, value)`` pairs averaged per epoch, epochs in order (``None`` values skipped)."""
     sums: dict[int, list[float]] = {}
     for epoch, value in points:
