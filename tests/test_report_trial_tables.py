@@ -91,7 +91,7 @@ def test_two_runs_pool_into_one_six_seed_report(tmp_path):
 def test_the_page_says_how_much_each_pre_training_learned(tmp_path):
     first = write_run(tmp_path / "first", "factorial", range(0, 3))
     trials = pd.read_csv(first / "trials.csv")
-    explained = {"mats": [0.002, 0.0, 0.001], "videomae": [0.25, 0.30, 0.35]}
+    explained = {"mats": [0.0002, -0.0005, 0.0001], "videomae": [0.25, 0.30, 0.35]}
     trials["metrics.pretrain/train/explained"] = [
         explained[row.pretrain][row.seed] if row.pretrain in explained else float("nan")
         for row in trials.rename(columns={"params.pretrain": "pretrain"}).itertuples()
@@ -101,7 +101,7 @@ def test_the_page_says_how_much_each_pre_training_learned(tmp_path):
     assert result.exit_code == 0, result.output
     page = (tmp_path / "out" / "keep_ratio_factorial_pooled" / "index.md").read_text()
     (note,) = [line for line in page.splitlines() if "pre-training fit" in line]
-    assert "`pretrain`: pretrain=mats, keep_ratio=0.3 0.1 % (3)" in note
+    assert "`pretrain`: pretrain=mats, keep_ratio=0.3 0.0 % (3)" in note  # not -0.0
     assert "pretrain=videomae, keep_ratio=1.0 30.0 % (3)" in note
     assert "pretrain=none" not in note  # trained from scratch: nothing to say
 

@@ -231,9 +231,10 @@ def reconstruction_diagnostics(loss: Tensor, target: Tensor) -> dict[str, Tensor
     Returns:
         ``zero_mse``: the MSE of predicting zeros (the targets' mean square); ``explained``:
         ``1 - loss / zero_mse``, the share of it the prediction removes (0: nothing learned
-        beyond zeros; 1: perfect; 0 too when every target is exactly zero, as for a clip with
-        nothing moving under centred targets). Both detached: logged, never optimised (their
-        names hold no ``loss``, so MMEngine's ``parse_losses`` leaves them out of the sum).
+        beyond zeros; 1: perfect; 0 too when every target of the batch is exactly zero, as for
+        clips with nothing moving under centred targets). Both detached: logged, never
+        optimised (their names hold no ``loss``, so MMEngine's ``parse_losses`` leaves them out
+        of the sum).
     """
     with torch.no_grad():
         zero = target.float().pow(2).mean()

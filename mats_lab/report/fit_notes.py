@@ -36,8 +36,9 @@ def pretraining_fit_note(trials: pd.DataFrame, labels: pd.Series) -> str | None:
         values = pd.to_numeric(trials.loc[complete, column], errors="coerce")
         stage = column.removeprefix("metrics.").removesuffix(EXPLAINED_SUFFIX)
         means = values.groupby(labels[complete]).agg(["mean", "count"])
+        # ``+ 0.0`` turns the rounding's -0.0 (a tiny negative mean) into 0.0
         shown = [
-            f"{label} {100 * row['mean']:.1f} % ({int(row['count'])})"
+            f"{label} {round(100 * row['mean'], 1) + 0.0:.1f} % ({int(row['count'])})"
             for label, row in means.iterrows()
             if row["count"] > 0
         ]
