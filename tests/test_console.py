@@ -31,6 +31,19 @@ def test_status_lines_start_once_and_repeat_nothing(tmp_path):
     assert show() == [], "nothing new: no repeated line"
     append_progress(path, ValLine(epoch=1, metrics={"acc/top1": 0.25}))
     assert "acc/top1 0.25" in show()[0]
+    assert "explained" not in out.getvalue()  # a fine-tuning logs none
+
+
+def test_a_pre_training_line_says_how_much_it_explains(tmp_path):
+    out = io.StringIO()
+    console = Console(out, every=0.0)
+    path = tmp_path / "progress.jsonl"
+    reader = ProgressReader(path)
+    line = TrainLine(epoch=2, iter=10, loss=0.56, scalars={"explained": 0.00012, "zero_mse": 0.5})
+    append_progress(path, line)
+    reader.update()
+    console.status([StatusRow("cpu1", 0, "pretrain", reader)], "acc/top1", force=True)
+    assert "loss 0.56 explained 0.00012 acc/top1 -" in out.getvalue()
 
 
 def test_the_study_eta_comes_from_finished_stages():

@@ -68,10 +68,12 @@ class Console:
                 continue  # no news since the last line
             self._shown[key] = latest
             eta = r.eta()
+            # a pre-training has no validation metric; its fit says whether it learns
+            fit = f"explained {fmt(r.scalars['explained'])} " if "explained" in r.scalars else ""
             self.say(
                 f"[{row.devices}] trial {row.trial} {row.stage} "
                 f"epoch {r.epoch}/{r.max_epochs or '?'} iter {r.iter}/{r.max_iters or '?'} "
-                f"loss {fmt(r.loss)} {metric} {fmt(r.latest_val(metric))} "
+                f"loss {fmt(r.loss)} {fit}{metric} {fmt(r.latest_val(metric))} "
                 f"eta {f'{eta:.0f}s' if eta is not None else '?'}"
             )
         line = overall() if overall is not None else ""

@@ -29,6 +29,7 @@ class ProgressReader:
     iter: int = 0
     max_iters: int = 0
     loss: float | None = None
+    scalars: dict[str, float | None] = field(default_factory=dict)  # of the latest train line
     train: list[TrainLine] = field(default_factory=list)  # every train line
     val: dict[int, dict] = field(default_factory=dict)  # epoch -> metrics
     test: dict = field(default_factory=dict)
@@ -66,6 +67,7 @@ class ProgressReader:
             self.iter = it
             self.max_iters = record.max_iters or self.max_iters
             self.loss = record.loss
+            self.scalars = dict(record.scalars or {})
         elif isinstance(record, ValLine):
             self.val[record.epoch] = dict(record.metrics)
         else:
