@@ -29,7 +29,6 @@ class ProgressReader:
     iter: int = 0
     max_iters: int = 0
     loss: float | None = None
-    scalars: dict[str, float | None] = field(default_factory=dict)  # of the latest train line
     train: list[TrainLine] = field(default_factory=list)  # every train line
     val: dict[int, dict] = field(default_factory=dict)  # epoch -> metrics
     test: dict = field(default_factory=dict)
@@ -67,7 +66,6 @@ class ProgressReader:
             self.iter = it
             self.max_iters = record.max_iters or self.max_iters
             self.loss = record.loss
-            self.scalars = dict(record.scalars or {})
         elif isinstance(record, ValLine):
             self.val[record.epoch] = dict(record.metrics)
         else:
@@ -87,6 +85,11 @@ class ProgressReader:
             if metric in self.val[epoch]:
                 return self.val[epoch][metric]
         return None
+
+    @property
+    def scalars(self) -> dict[str, float | None]:
+        """The other train-step scalars of the latest train line (empty before one)."""
+        return dict(self.train[-1].scalars or {}) if self.train else {}
 
     def epoch_losses(self) -> dict[int, float]:
         """Mean training loss per epoch (over the logged lines)."""
