@@ -98,7 +98,32 @@ def test_flops_cli_reports_bad_override(mm):
     assert "modle.x" in result.output
 
 
-TINY_FINETUNE = sorted(p for p in CONFIGS if "tiny" in p.name and "finetune" in p.name)
+TINY_FINETUNE = sorted(
+    p for p in CONFIGS if "tiny" in p.name and "finetune" in p.name and "smooth" not in p.name
+)
+SMOOTH = sorted(p for p in CONFIGS if "motion-synth-smooth" in p.name)
+
+
+@pytest.mark.parametrize("path", SMOOTH, ids=lambda p: p.name)
+def test_smooth_configs_read_their_own_datasets_without_flips(mm, path):
+    """The smooth benchmark is the few-label regime without augmentation: fine-tuning on the
+    labelled `smooth` set, pre-training on the separate `smooth-unlabelled` one (seed 1)."""
+    from mats_lab.data.synth import PRESETS
+    from mats_lab.trial.configs import load_config
+
+    cfg = load_config(path)
+    train = cfg.train_dataloader.dataset
+    assert not [s for s in train.pipeline if s["type"] == "MotionFlip"]
+    if "pretrain" in path.name:
+        assert (train.synth_size, train.synth_seed) == ("smooth-unlabelled", 1)
+        assert train.ann_file.startswith(train.synth_root)
+        assert cfg.model.backbone.img_size == PRESETS["smooth-unlabelled"].height
+    else:
+        assert (train.synth_size, train.synth_seed) == ("smooth", 0)
+        assert cfg.model.cls_head.num_classes == PRESETS["smooth"].num_classes
+        assert cfg.model.backbone.img_size == PRESETS["smooth"].height
+    assert PRESETS[train.synth_size].style == "smooth"
+    assert cfg.model.backbone.temporal_center
 
 
 @pytest.mark.parametrize("path", TINY_FINETUNE, ids=lambda p: p.name)

@@ -53,6 +53,7 @@ from mats_lab.data.synth_render import (
     sample_background,
     sample_scene,
 )
+from mats_lab.data.synth_smooth import sample_smooth_scene
 
 #: ``progress(done, total)``: called after each clip a build writes.
 Progress = Callable[[int, int], None]
@@ -68,6 +69,7 @@ __all__ = [
     "DatasetMismatchError",
     "Scene",
     "Sprite",
+    "STYLES",
     "SynthParams",
     "build_dataset",
     "check_meta",
@@ -80,6 +82,7 @@ __all__ = [
     "render_clip",
     "render_frame",
     "render_scene",
+    "render_styled_clip",
     "resolve_params",
     "sample_background",
     "sample_scene",
@@ -88,6 +91,11 @@ __all__ = [
 ]
 
 GENERATOR_VERSION = 3  # 3: lossless H.264 (2: crf 12)
+
+#: What the scenes look like: ``cluttered`` (textured background, sharp striped shapes, a
+#: jittering distractor; mats_lab.data.synth_render) or ``smooth`` (a soft background and
+#: Gaussian blobs; mats_lab.data.synth_smooth). The motion and the labels are the same.
+STYLES = ("cluttered", "smooth")
 
 #: Where ``mats-lab data synth`` and the configs put the dataset (relative to the repository).
 DEFAULT_ROOT = "data/motion_synth"
@@ -108,6 +116,7 @@ class SynthParams:
     fps: int
     distractors: tuple[int, int]  # static distractors per clip: [low, high] inclusive
     moving_distractors: int  # class-independent jittering distractors per clip
+    style: str = "cluttered"  # one of STYLES: what the scenes look like (not their motion)
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -129,10 +138,11 @@ def _preset(
     side: int,
     distractors: tuple[int, int],
     moving: int,
+    style: str = "cluttered",
 ) -> SynthParams:
     """A square, 8 fps, seed-0 motion preset."""
     return SynthParams(
-        0, size, False, classes, per_class, frames, side, side, 8, distractors, moving
+        0, size, False, classes, per_class, frames, side, side, 8, distractors, moving, style
     )
 
 
@@ -146,6 +156,12 @@ PRESETS: dict[str, SynthParams] = {
         _preset("small", 10, (10, 3, 3), frames=16, side=64, distractors=(3, 5), moving=1),
         _preset("default", 10, (40, 10, 10), frames=32, side=64, distractors=(3, 6), moving=1),
         _preset("large", 12, (100, 25, 25), frames=32, side=112, distractors=(4, 8), moving=2),
+        # The smooth style (mats_lab.data.synth_smooth): labelled clips for few-label
+        # fine-tuning (2 a class) with 50 a class to score on, and 2000 other clips (its own
+        # seed in the configs) to pre-train on without labels. 12 frames of 32x32, of which
+        # the 8x1x1 pipeline samples 8 consecutive ones.
+        _preset("smooth", 10, (2, 50, 50), 12, 32, (2, 2), 0, style="smooth"),
+        _preset("smooth-unlabelled", 10, (200, 1, 1), 12, 32, (2, 2), 0, style="smooth"),
     )
 }
 
@@ -223,6 +239,32 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     return np.stack(frames)
 
 
+def render_styled_clip(seed: np.random.SeedSequence, label: int, params: SynthParams) -> np.ndarray:
+    """One clip of ``params``' style, size and distractors. Returns ``(T, H, W, 3) uint8``."""
+    if params.style == "smooth":
+        rng = np.random.default_rng(seed)
+        scene = sample_smooth_scene(
+            rng,
+            label,
+            params.frames,
+            params.height,
+            params.width,
+            distractors=params.distractors,
+            static=params.static,
+        )
+        return render_scene(scene)
+    return render_clip(
+        seed,
+        label,
+        frames=params.frames,
+        height=params.height,
+        width=params.width,
+        distractors=params.distractors,
+        moving_distractors=params.moving_distractors,
+        static=params.static,
+    )
+
+
 def build_dataset(
     out: str | os.PathLike, params: SynthParams, progress: Progress | None = None
 ) -> dict[str, int]:
@@ -245,16 +287,7 @@ def build_dataset(
             # Round-robin labels: every split is balanced, and clip i's content does not
             # depend on how many clips the preset asks for.
             label = index % params.num_classes
-            frames = render_clip(
-                clip_seed(params.seed, split, index),
-                label,
-                frames=params.frames,
-                height=params.height,
-                width=params.width,
-                distractors=params.distractors,
-                moving_distractors=params.moving_distractors,
-                static=params.static,
-            )
+            frames = render_styled_clip(clip_seed(params.seed, split, index), label, params)
             relative = f"videos/{split}/{split}_{index:05d}.mp4"
             write_video(out / relative, frames, params.fps)
             lines.append(f"{relative} {label}\n")
@@ -294,7 +327,8 @@ def check_meta(root: str | os.PathLike, params: SynthParams) -> None:
             "choose another folder"
         )
     wanted = {"version": GENERATOR_VERSION, **params.to_json()}
-    found = {"version": meta.get("version"), **meta.get("params", {})}
+    # folders written before styles existed are cluttered ones
+    found = {"version": meta.get("version"), "style": "cluttered", **meta.get("params", {})}
     diffs = [
         f"{key}: folder has {found.get(key)!r}, asked {value!r}"
         for key, value in wanted.items()

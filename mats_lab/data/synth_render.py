@@ -126,6 +126,12 @@ SHAPES: tuple[str, ...] = (
     "hexagon",
 )
 
+#: The ``blob`` sprite (the smooth style's only shape; not in :data:`SHAPES`, which the
+#: cluttered style draws from): Gaussian opacity with sigma = radius / ``BLOB_SHARPNESS``,
+#: drawn out to ``BLOB_REACH`` radii (opacity there exp(-0.5 * (1.5 * 2.5)^2) < 0.001).
+BLOB_SHARPNESS = 1.5
+BLOB_REACH = 2.5
+
 # Object radii as fractions of min(H, W). Every object (mover or distractor, any class) has a
 # radius in this range, and grow/shrink sweep nearly all of it, so size in one frame says little.
 _RADIUS_RANGE = (0.05, 0.2)
@@ -250,7 +256,12 @@ def _jitter_track(rng: np.random.Generator, frames: int, height: int, width: int
 
 
 def mover_track(
-    rng: np.random.Generator, label: int, frames: int, height: int, width: int
+    rng: np.random.Generator,
+    label: int,
+    frames: int,
+    height: int,
+    width: int,
+    radius_range: tuple[float, float] = _RADIUS_RANGE,
 ) -> np.ndarray:
     """Trajectory of the moving object for class ``label``.
 
@@ -262,7 +273,7 @@ def mover_track(
     """
     name = CLASSES[label]
     side = float(min(height, width))
-    lo, hi = (f * side for f in _RADIUS_RANGE)
+    lo, hi = (f * side for f in radius_range)
     frac = np.linspace(0.0, 1.0, frames)  # (T,) constant speed over the whole clip
     track = np.empty((frames, 3))
     if name in _DIRECTIONS:
@@ -375,11 +386,15 @@ def _coverage(
     ``(h, w)`` coordinate along the shape's own x axis in radius units (for stripes).
     """
     cx, cy, r = sprite.track[t]
-    y0, y1 = max(int(cy - r) - 2, 0), min(int(cy + r) + 3, height)
-    x0, x1 = max(int(cx - r) - 2, 0), min(int(cx + r) + 3, width)
+    reach = BLOB_REACH * r if sprite.shape == "blob" else r  # a blob's tail runs past r
+    y0, y1 = max(int(cy - reach) - 2, 0), min(int(cy + reach) + 3, height)
+    x0, x1 = max(int(cx - reach) - 2, 0), min(int(cx + reach) + 3, width)
     y, x = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     # Pixel centres relative to the object centre, rotated into the shape's frame, in radii.
     dx, dy = (x + 0.5 - cx) / r, (y + 0.5 - cy) / r
+    if sprite.shape == "blob":  # Gaussian opacity, sigma = r / BLOB_SHARPNESS: no edge at all
+        cover = np.exp(-0.5 * BLOB_SHARPNESS**2 * (dx * dx + dy * dy)).astype(np.float32)
+        return (slice(y0, y1), slice(x0, x1)), cover, dx
     c, s = np.cos(sprite.angle), np.sin(sprite.angle)
     u, v = c * dx + s * dy, -s * dx + c * dy
     field, slope = _shape_field(sprite.shape, u, v)
