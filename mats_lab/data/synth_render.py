@@ -447,14 +447,16 @@ def render_scene(scene: Scene) -> np.ndarray:
     return np.stack([render_frame(scene, t, still) for t in range(scene.num_frames)])
 
 
-def mover_masks(scene: Scene) -> np.ndarray:
-    """Pixels the moving object touches in each output frame. Returns ``(T, H, W) bool``."""
+def mover_masks(scene: Scene, min_cover: float = 0.0) -> np.ndarray:
+    """Pixels the moving object covers by more than ``min_cover`` in each output frame (the
+    default: every pixel it touches; a ``blob`` touches its whole box, so its body is better
+    taken at ``min_cover=0.5``). Returns ``(T, H, W) bool``."""
     height, width = scene.background.shape[:2]
     masks = np.zeros((scene.num_frames, height, width), dtype=bool)
     for t in range(scene.num_frames):
         source = t if scene.frozen_frame is None else scene.frozen_frame
         box, cover, _ = _coverage(scene.mover, source, height, width)
-        masks[t][box] = cover > 0
+        masks[t][box] = cover > min_cover
     return masks
 
 
