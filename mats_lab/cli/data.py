@@ -28,7 +28,13 @@ def synth(
         help="dataset folder (default data/motion_synth; with --static, data/motion_synth-static)",
     ),
     seed: int = typer.Option(0, "--seed", help="generator seed"),
-    size: str = typer.Option("default", "--size", help="preset: tiny, small, default, large"),
+    size: str = typer.Option(
+        "default",
+        "--size",
+        help="preset: tiny, small, default, large (cluttered); smooth, smooth-unlabelled "
+        "(the smooth benchmark's; the configs keep them in data/motion_synth_smooth and "
+        "data/motion_synth_smooth_unlabelled with seed 1)",
+    ),
     static: bool = typer.Option(
         False, "--static/--no-static", help="the control: every frame identical (no motion)"
     ),
