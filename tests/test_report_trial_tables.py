@@ -193,3 +193,31 @@ def test_the_committed_pooled_report_follows_from_the_committed_runs(tmp_path, m
         for folder in (tmp_path / "out", REPO / "reports")
     ]
     pd.testing.assert_frame_equal(*effects, rtol=1e-9)
+
+
+def test_the_committed_smooth_pools_follow_from_their_four_runs(tmp_path, monkeypatch):
+    """The smooth study's pooled reports (seeds 0-5, 6-11 and all 12) are rebuilt from the
+    committed 3-seed runs' trial tables to the committed statistics, and the 12-seed pool
+    says what the README says: MATS pre-training better than none at every keep ratio."""
+    monkeypatch.chdir(REPO)
+    runs = {
+        "keep_ratio_factorial_smooth_pooled": ("", "_replica"),
+        "keep_ratio_factorial_smooth_pooled_b": ("_third", "_fourth"),
+        "keep_ratio_factorial_smooth_pooled12": ("", "_replica", "_third", "_fourth"),
+    }
+    for pooled, suffixes in runs.items():
+        trials = [
+            a for s in suffixes for a in ("--trials", f"reports/keep_ratio_factorial_smooth{s}")
+        ]
+        study = REPO / "studies" / f"{pooled}.yaml"
+        result = CliRunner().invoke(
+            app, ["report", str(study), "--out", str(tmp_path / "out"), "--no-tokens", *trials]
+        )
+        assert result.exit_code == 0, result.output
+        for table in ("stats.csv", "effects.csv"):
+            rebuilt = pd.read_csv(tmp_path / "out" / pooled / table)
+            committed = pd.read_csv(REPO / "reports" / pooled / table)
+            pd.testing.assert_frame_equal(rebuilt, committed, rtol=1e-9)
+    effects = pd.read_csv(REPO / "reports" / "keep_ratio_factorial_smooth_pooled12" / "effects.csv")
+    mats = effects[(effects["change"] == "mats vs none") & (effects["metric"] == "val/acc/top1")]
+    assert len(mats) == 3 and set(mats["verdict"]) == {"better"} and (mats["pairs"] == 12).all()
