@@ -6,6 +6,7 @@ before styles existed still read as cluttered ones."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -87,9 +88,7 @@ def test_smooth_presets_build_and_record_their_style(tmp_path: Path) -> None:
     unlabelled = synth.resolve_params(1, "smooth-unlabelled")
     assert unlabelled.style == "smooth" and unlabelled.counts()["train"] == 2000
     with pytest.raises(ValueError, match="style: folder has 'smooth', asked 'cluttered'"):
-        synth.check_meta(root, synth.resolve_params(0, "smooth").__class__(
-            **{**synth.resolve_params(0, "smooth").__dict__, "style": "cluttered"}
-        ))  # fmt: skip
+        synth.check_meta(root, replace(synth.resolve_params(0, "smooth"), style="cluttered"))
 
 
 def test_a_folder_written_before_styles_reads_as_cluttered(tmp_path: Path) -> None:

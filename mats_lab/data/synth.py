@@ -240,29 +240,22 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
 
 
 def render_styled_clip(seed: np.random.SeedSequence, label: int, params: SynthParams) -> np.ndarray:
-    """One clip of ``params``' style, size and distractors. Returns ``(T, H, W, 3) uint8``."""
+    """One clip of ``params``' style, size and distractors (the cluttered style draws exactly
+    what :func:`render_clip` draws). Returns ``(T, H, W, 3) uint8``."""
+    rng = np.random.default_rng(seed)
+    shape = (rng, label, params.frames, params.height, params.width)
     if params.style == "smooth":
-        rng = np.random.default_rng(seed)
-        scene = sample_smooth_scene(
-            rng,
-            label,
-            params.frames,
-            params.height,
-            params.width,
+        scene = sample_smooth_scene(*shape, distractors=params.distractors, static=params.static)
+    elif params.style == "cluttered":
+        scene = sample_scene(
+            *shape,
             distractors=params.distractors,
+            moving_distractors=params.moving_distractors,
             static=params.static,
         )
-        return render_scene(scene)
-    return render_clip(
-        seed,
-        label,
-        frames=params.frames,
-        height=params.height,
-        width=params.width,
-        distractors=params.distractors,
-        moving_distractors=params.moving_distractors,
-        static=params.static,
-    )
+    else:
+        raise ValueError(f"unknown style {params.style!r}; choose one of {', '.join(STYLES)}")
+    return render_scene(scene)
 
 
 def build_dataset(
